@@ -1,0 +1,212 @@
+"""Waveforms in, log-mel spectrograms out: the exact front end of the reference data loader.
+
+Reading: WAV/FLAC/OGG/MP3 through soundfile, M4A/MP4 (and anything soundfile cannot read) through
+ffmpeg. Every file is downmixed to mono and resampled to the recipe's rate. Features follow
+DESIGN.md: magnitude STFT (n_fft 2048, 20 ms periodic Hann, 10 ms hop, centred, zero padding),
+128 HTK mel bins without normalisation, natural log with a 1e-6 offset, layout (time, mel).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import librosa
+import numpy as np
+import soundfile
+
+from asf_jax.recipe import AudioRecipe, get_recipe
+
+FFMPEG_EXTENSIONS = frozenset({".m4a", ".mp4", ".aac", ".webm", ".mkv"})
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3"}) | FFMPEG_EXTENSIONS
+
+
+class AudioError(Exception):
+    """An audio file that cannot be used; the message names the file and the reason."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading audio.
+# ------------------------------------------------------------------------------------------------
+
+
+def _read_with_ffmpeg(path: Path, sample_rate: int) -> np.ndarray:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise AudioError(
+            path,
+            f"reading {path.suffix or 'this'} files needs ffmpeg, which is not installed "
+            "(e.g. `apt-get install ffmpeg` or `conda install ffmpeg`)",
+        )
+    command = [ffmpeg, "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1",
+               "-ar", str(sample_rate), "-"]
+    result = subprocess.run(command, capture_output=True, check=False)
+    if result.returncode != 0:
+        message = result.stderr.decode(errors="replace").strip().splitlines()
+        raise AudioError(path, f"ffmpeg could not decode it: {message[-1] if message else '?'}")
+    return np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
+    """Mono float32 samples in [-1, 1) at `sample_rate`; raises AudioError naming file and reason.
+
+    PCM is scaled as soundfile reads it (int16 / 32768), the scale the log-mel recipe assumes.
+    Other rates are resampled (soxr, librosa's default); channels are averaged.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(path, "file not found")
+    if path.is_dir():
+        raise AudioError(path, "is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    if path.suffix.lower() in FFMPEG_EXTENSIONS:
+        samples = _read_with_ffmpeg(path, sample_rate)
+    else:
+        try:
+            data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+            if shutil.which("ffmpeg") is None:
+                raise AudioError(path, f"corrupt or unsupported audio ({error})") from None
+            samples = _read_with_ffmpeg(path, sample_rate)
+        else:
+            samples = resample(data.mean(axis=1), file_rate, sample_rate)
+    if samples.size == 0:
+        raise AudioError(path, "contains no audio samples")
+    if not np.all(np.isfinite(samples)):
+        raise AudioError(path, "contains NaN or infinite samples")
+    return samples
+
+
+def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """Resample a mono float32 signal; a no-op at the target rate."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if rate == target_rate:
+        return samples
+    return librosa.resample(samples, orig_sr=rate, target_sr=target_rate).astype(np.float32)
+
+
+def as_waveform(audio: str | os.PathLike | np.ndarray, sr: int | None, recipe: AudioRecipe
+                ) -> np.ndarray:
+    """A path (read and resampled) or an array at rate `sr` ((samples,) or (channels, samples))."""
+    if isinstance(audio, (str, os.PathLike)):
+        return load_audio(audio, recipe.sample_rate)
+    samples = np.asarray(audio, dtype=np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=0)
+    if samples.ndim != 1 or samples.size == 0:
+        raise ValueError(f"expected a non-empty (samples,) or (channels, samples) array, got "
+                         f"shape {np.shape(audio)}")
+    return resample(samples, sr or recipe.sample_rate, recipe.sample_rate)
+
+
+# ------------------------------------------------------------------------------------------------
+# Log-mel features.
+# ------------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def mel_filterbank(recipe: AudioRecipe) -> np.ndarray:
+    """(num_mels, n_fft // 2 + 1) HTK mel filters, no area normalisation."""
+    return librosa.filters.mel(
+        sr=recipe.sample_rate, n_fft=recipe.n_fft, n_mels=recipe.num_mels, fmin=recipe.fmin,
+        fmax=recipe.fmax, htk=True, norm=None, dtype=np.float32,
+    )
+
+
+def stft(samples: np.ndarray, recipe: AudioRecipe) -> np.ndarray:
+    """Complex STFT (n_fft // 2 + 1, frames) with the recipe's window, centred, zero padded."""
+    return librosa.stft(
+        np.asarray(samples, dtype=np.float32), n_fft=recipe.n_fft, hop_length=recipe.hop_length,
+        win_length=recipe.win_length, window="hann", center=True, pad_mode="constant",
+    )
+
+
+def logmel(samples: np.ndarray, recipe: str | AudioRecipe = "slowfast") -> np.ndarray:
+    """(frames, num_mels) float32 log-mel of a whole mono signal; frames = 1 + len // hop."""
+    recipe = get_recipe(recipe)
+    magnitude = np.abs(stft(samples, recipe))
+    mel = mel_filterbank(recipe) @ magnitude
+    return np.log(mel + recipe.log_offset).T.astype(np.float32)
+
+
+def pad_frames(features: np.ndarray, num_frames: int) -> np.ndarray:
+    """Repeat the last frame up to `num_frames` (the reference's treatment of short clips)."""
+    missing = num_frames - features.shape[0]
+    if missing <= 0:
+        return features
+    return np.concatenate([features, np.repeat(features[-1:], missing, axis=0)], axis=0)
+
+
+def clip_logmel(samples: np.ndarray, start: int, recipe: AudioRecipe) -> np.ndarray:
+    """(num_frames, num_mels) log-mel of the clip that starts at sample `start`.
+
+    The reference slices `window_samples` = clip_samples - 1 samples (81903 -> 512 frames).
+    Signals shorter than one clip are not cropped: their whole log-mel is edge padded.
+    """
+    if len(samples) < recipe.clip_samples:
+        return pad_frames(logmel(samples, recipe), recipe.num_frames)
+    return logmel(samples[start:start + recipe.window_samples], recipe)
+
+
+def view_starts(num_samples: int, recipe: AudioRecipe, num_views: int) -> list[int]:
+    """Start samples of the evenly spaced test views: `int(linspace(0, len - clip, n)[k])`."""
+    last = max(num_samples - recipe.clip_samples, 0)
+    return [int(s) for s in np.linspace(0, last, num_views)]
+
+
+def random_crop_start(num_samples: int, recipe: AudioRecipe, rng: np.random.Generator) -> int:
+    """Start of a random training crop: `int(uniform(0, max(len - clip, 0)))`."""
+    return int(rng.uniform(0, max(num_samples - recipe.clip_samples, 0)))
+
+
+def logmel_views(
+    audio: str | os.PathLike | np.ndarray,
+    sr: int | None = None,
+    *,
+    recipe: str | AudioRecipe = "slowfast",
+    num_views: int = 2,
+) -> np.ndarray:
+    """(num_views, num_frames, num_mels) float32: the reference's evenly spaced test views.
+
+    `audio` is a path, or an array sampled at `sr` (default: the recipe's rate). With 2 views
+    (the protocol) these are the first and the last 5.119 s of the recording.
+    """
+    recipe = get_recipe(recipe)
+    samples = as_waveform(audio, sr, recipe)
+    if len(samples) < recipe.clip_samples:
+        view = clip_logmel(samples, 0, recipe)
+        return np.repeat(view[None], num_views, axis=0)
+    starts = view_starts(len(samples), recipe, num_views)
+    return np.stack([clip_logmel(samples, s, recipe) for s in starts])
+
+
+def logmel_windows(
+    audio: str | os.PathLike | np.ndarray,
+    sr: int | None = None,
+    *,
+    recipe: str | AudioRecipe = "slowfast",
+    hop_seconds: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Consecutive clips over a long recording: ((windows, frames, mels), start times in s).
+
+    Windows are `hop_seconds` apart (default: one clip, no overlap); the last one is aligned to
+    the end of the recording so no audio is left out.
+    """
+    recipe = get_recipe(recipe)
+    samples = as_waveform(audio, sr, recipe)
+    hop = round((hop_seconds or recipe.clip_seconds) * recipe.sample_rate)
+    last = max(len(samples) - recipe.clip_samples, 0)
+    starts = list(range(0, last + 1, max(hop, 1)))
+    if starts[-1] != last:
+        starts.append(last)
+    views = np.stack([clip_logmel(samples, s, recipe) for s in starts])
+    return views, np.asarray(starts, dtype=np.float64) / recipe.sample_rate

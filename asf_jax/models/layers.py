@@ -1,0 +1,72 @@
+"""Building blocks with the reference's (PyTorch) semantics: convolutions, BatchNorm, pooling.
+
+Layout is channels-last: (batch, time, freq, channels). Kernels are (time, freq).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+# He-normal with fan_out, untruncated: PyTorch's kaiming_normal_(mode="fan_out").
+conv_init = jax.nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+dense_init = jax.nn.initializers.normal(stddev=0.01)
+
+
+class BatchNorm(nnx.Module):
+    """BatchNorm as PyTorch computes it.
+
+    Normalises with the biased batch variance but updates the running variance with the unbiased
+    one; running = (1 - momentum) * running + momentum * batch. Statistics are taken over every
+    axis but the last, so under `jax.jit` with a batch sharded over devices they are global
+    (SyncBatchNorm). They are computed in float32 whatever the compute dtype.
+    """
+
+    def __init__(self, num_features: int, *, zero_init: bool = False, momentum: float = 0.1,
+                 epsilon: float = 1e-5):
+        self.scale = nnx.Param(jnp.full((num_features,), 0.0 if zero_init else 1.0, jnp.float32))
+        self.bias = nnx.Param(jnp.zeros((num_features,), jnp.float32))
+        self.mean = nnx.BatchStat(jnp.zeros((num_features,), jnp.float32))
+        self.var = nnx.BatchStat(jnp.ones((num_features,), jnp.float32))
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.use_running_average = False
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if self.use_running_average:
+            mean, var = self.mean[...], self.var[...]
+        else:
+            axes = tuple(range(x.ndim - 1))
+            x32 = x.astype(jnp.float32)
+            mean = x32.mean(axes)
+            var = jnp.square(x32 - mean).mean(axes)
+            count = x.size // x.shape[-1]
+            unbiased = var * (count / max(count - 1, 1))
+            self.mean[...] = (1 - self.momentum) * self.mean[...] + self.momentum * mean
+            self.var[...] = (1 - self.momentum) * self.var[...] + self.momentum * unbiased
+        inv = jax.lax.rsqrt(var + self.epsilon) * self.scale[...]
+        return ((x.astype(jnp.float32) - mean) * inv + self.bias[...]).astype(x.dtype)
+
+
+class ConvBN(nnx.Module):
+    """Bias-free convolution with explicit symmetric padding, then BatchNorm, then optional ReLU."""
+
+    def __init__(self, in_features: int, out_features: int, kernel: tuple[int, int], *,
+                 strides: tuple[int, int] = (1, 1), relu: bool = True, zero_init_bn: bool = False,
+                 dtype: jnp.dtype | None = None, rngs: nnx.Rngs):
+        padding = tuple((k // 2, k // 2) for k in kernel)
+        self.conv = nnx.Conv(in_features, out_features, kernel, strides=strides, padding=padding,
+                             use_bias=False, kernel_init=conv_init, dtype=dtype, rngs=rngs)
+        self.bn = BatchNorm(out_features, zero_init=zero_init_bn)
+        self.relu = relu
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = self.bn(self.conv(x))
+        return nnx.relu(x) if self.relu else x
+
+
+def max_pool_3x3(x: jax.Array) -> jax.Array:
+    """3x3 max-pool, stride 2, padding 1 that acts as -inf (PyTorch MaxPool2d)."""
+    return jax.lax.reduce_window(x, jnp.array(-jnp.inf, x.dtype), jax.lax.max, (1, 3, 3, 1), (1, 2, 2, 1),
+                                 ((0, 0), (1, 1), (1, 1), (0, 0)))

@@ -1,0 +1,199 @@
+"""The Auditory Slow-Fast network (Kazakos et al., ICASSP 2021) and its single-pathway variants.
+
+One log-mel batch `(batch, frames, mel)` goes in; the Slow pathway gathers its frames inside the
+model, so a single gradient w.r.t. the input covers both pathways (used by the explainer).
+Module names follow the reference's state-dict structure so checkpoint import is a renaming.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from asf_jax.models.layers import ConvBN, dense_init, max_pool_3x3
+
+STAGE_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
+FREQ_STRIDES = (1, 2, 2, 2)  # stages 2..5; time is never strided after the stem
+ARCHS = ("slowfast", "slow", "fast")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a Slow-Fast, Slow-only or Fast-only auditory ResNet (DESIGN.md)."""
+
+    arch: str = "slowfast"
+    depth: int = 50
+    width: int = 64  # Slow stem channels (RESNET.WIDTH_PER_GROUP); Fast uses width // beta_inv
+    num_classes: int = 309
+    alpha: int = 4  # Fast frames per Slow frame
+    beta_inv: int = 8  # Slow channels per Fast channel
+    fusion_channel_ratio: int = 2
+    fusion_kernel: int = 7
+    dropout_rate: float = 0.5
+    num_frames: int = 512  # input frames (128 for the Slow-only recipe)
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown architecture {self.arch!r}; expected one of {ARCHS}")
+        if self.depth not in STAGE_BLOCKS:
+            raise ValueError(f"depth must be one of {sorted(STAGE_BLOCKS)}, got {self.depth}")
+        if self.arch == "slowfast" and self.width % self.beta_inv:
+            raise ValueError(f"width {self.width} is not divisible by beta_inv {self.beta_inv}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
+        return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class PathwaySpec:
+    """What distinguishes one pathway: stem kernel, time kernels per stage, width, lateral in."""
+
+    stem_kernel: tuple[int, int]
+    time_kernels: tuple[int, int, int, int]
+    width: int
+    lateral_channels: tuple[int, ...] = (0, 0, 0, 0)  # extra input channels per stage, from fusion
+
+
+SLOW_STEM, FAST_STEM = (1, 7), (5, 7)
+SLOW_TIME_KERNELS, FAST_TIME_KERNELS = (1, 1, 3, 3), (3, 3, 3, 3)
+
+
+def pathway_specs(config: ModelConfig) -> list[PathwaySpec]:
+    """Pathway 0 is Slow (or the only pathway), pathway 1 is Fast."""
+    if config.arch == "slow":
+        return [PathwaySpec(SLOW_STEM, SLOW_TIME_KERNELS, config.width)]
+    if config.arch == "fast":
+        return [PathwaySpec(FAST_STEM, FAST_TIME_KERNELS, config.width)]
+    fast_width = config.width // config.beta_inv
+    # The lateral doubles the Fast channels at the stem and at the outputs of stages 2..4.
+    fused = tuple(config.fusion_channel_ratio * fast_width * m for m in (1, 4, 8, 16))
+    return [PathwaySpec(SLOW_STEM, SLOW_TIME_KERNELS, config.width, fused),
+            PathwaySpec(FAST_STEM, FAST_TIME_KERNELS, fast_width)]
+
+
+class Bottleneck(nnx.Module):
+    """1x1-style bottleneck: a (Tk x 1) -> b (1 x 3, freq stride) -> c (1 x 1), plus shortcut."""
+
+    def __init__(self, in_features: int, inner: int, out_features: int, *, time_kernel: int,
+                 freq_stride: int, dtype: jnp.dtype | None, rngs: nnx.Rngs):
+        self.a = ConvBN(in_features, inner, (time_kernel, 1), dtype=dtype, rngs=rngs)
+        self.b = ConvBN(inner, inner, (1, 3), strides=(1, freq_stride), dtype=dtype, rngs=rngs)
+        self.c = ConvBN(inner, out_features, (1, 1), relu=False, zero_init_bn=True, dtype=dtype,
+                        rngs=rngs)
+        needs_projection = in_features != out_features or freq_stride != 1
+        self.shortcut = (ConvBN(in_features, out_features, (1, 1), strides=(1, freq_stride),
+                                relu=False, dtype=dtype, rngs=rngs)
+                         if needs_projection else None)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        residual = self.shortcut(x) if self.shortcut is not None else x
+        return nnx.relu(self.c(self.b(self.a(x))) + residual)
+
+
+class Pathway(nnx.Module):
+    """Stem (conv, BN, ReLU, max-pool) and stages 2..5 of one pathway."""
+
+    def __init__(self, spec: PathwaySpec, depth: int, *, dtype: jnp.dtype | None,
+                 rngs: nnx.Rngs):
+        self.stem = ConvBN(1, spec.width, spec.stem_kernel, strides=(2, 2), dtype=dtype,
+                           rngs=rngs)
+        stages = []
+        in_features = spec.width
+        for index, num_blocks in enumerate(STAGE_BLOCKS[depth]):
+            inner, out_features = spec.width * 2**index, spec.width * 4 * 2**index
+            in_features += spec.lateral_channels[index]
+            blocks = []
+            for block in range(num_blocks):
+                blocks.append(Bottleneck(
+                    in_features, inner, out_features, time_kernel=spec.time_kernels[index],
+                    freq_stride=FREQ_STRIDES[index] if block == 0 else 1, dtype=dtype, rngs=rngs))
+                in_features = out_features
+            stages.append(nnx.List(blocks))
+        self.stages = nnx.List(stages)
+        self.out_features = in_features
+
+
+class Lateral(nnx.Module):
+    """Fast -> Slow fusion: a time-strided (kernel x 1) conv on the Fast features, BN, ReLU."""
+
+    def __init__(self, fast_features: int, config: ModelConfig, *, dtype: jnp.dtype | None,
+                 rngs: nnx.Rngs):
+        self.conv_bn = ConvBN(fast_features, fast_features * config.fusion_channel_ratio,
+                              (config.fusion_kernel, 1), strides=(config.alpha, 1), dtype=dtype,
+                              rngs=rngs)
+
+    def __call__(self, slow: jax.Array, fast: jax.Array) -> jax.Array:
+        # Concatenated AFTER the Slow channels.
+        return jnp.concatenate([slow, self.conv_bn(fast)], axis=-1)
+
+
+class AudioResNet(nnx.Module):
+    """Slow-Fast (two pathways with laterals) or a single-pathway auditory ResNet."""
+
+    def __init__(self, config: ModelConfig, *, dtype: jnp.dtype | None = None,
+                 rngs: nnx.Rngs):
+        self.config = config
+        specs = pathway_specs(config)
+        self.pathways = nnx.List([Pathway(s, config.depth, dtype=dtype, rngs=rngs) for s in specs])
+        if config.arch == "slowfast":
+            fast_width = specs[1].width
+            self.laterals = nnx.List([Lateral(fast_width * m, config, dtype=dtype, rngs=rngs)
+                                      for m in (1, 4, 8, 16)])
+        else:
+            self.laterals = nnx.List([])
+        self.dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)
+        self.head = nnx.Linear(sum(p.out_features for p in self.pathways), config.num_classes,
+                               kernel_init=dense_init, dtype=dtype, rngs=rngs)
+
+    def pathway_inputs(self, logmel: jax.Array) -> list[jax.Array]:
+        """(batch, frames, mel) -> per-pathway (batch, time, mel, 1) inputs."""
+        x = logmel[..., None]
+        if self.config.arch != "slowfast":
+            return [x]
+        # Slow frames floor(i * (T - 1) / (T/alpha - 1)), not a plain stride.
+        frames = logmel.shape[1]
+        index = np.linspace(0, frames - 1, frames // self.config.alpha).astype(np.int32)
+        return [x[:, index], x]
+
+    def features(self, logmel: jax.Array) -> list[jax.Array]:
+        """Stage-5 activations of each pathway, (batch, time, freq, channels)."""
+        xs = [p.stem(x) for p, x in zip(self.pathways, self.pathway_inputs(logmel), strict=True)]
+        xs = [max_pool_3x3(x) for x in xs]
+        for stage in range(4):
+            if self.laterals:
+                xs[0] = self.laterals[stage](xs[0], xs[1])
+            xs = [self._run_stage(p.stages[stage], x) for p, x in zip(self.pathways, xs,
+                                                                       strict=True)]
+        return xs
+
+    @staticmethod
+    def _run_stage(blocks: nnx.List, x: jax.Array) -> jax.Array:
+        for block in blocks:
+            x = block(x)
+        return x
+
+    def classify(self, features: list[jax.Array]) -> jax.Array:
+        """Global average pool of each pathway, concat (Slow first), dropout, linear head."""
+        pooled = jnp.concatenate([f.mean(axis=(1, 2)) for f in features], axis=-1)
+        return self.head(self.dropout(pooled)).astype(jnp.float32)
+
+    def __call__(self, logmel: jax.Array) -> jax.Array:
+        """(batch, frames, mel) log-mel -> (batch, classes) float32 logits."""
+        return self.classify(self.features(logmel))
+
+
+def count_parameters(model: nnx.Module) -> int:
+    return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
