@@ -1,0 +1,124 @@
+"""One clip's features for the dataset: the per-clip work that runs in parallel worker processes.
+
+A worker never raises for bad audio: it returns a `Skip` with the reason, so one broken file cannot
+abort a build of 200k clips. Unusual but usable audio is kept and described by notes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile
+
+from asf_jax import audio
+from asf_jax.datasets.manual_dir import Clip, Skip
+from asf_jax.recipe import AudioRecipe
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """Everything a worker needs for one clip (picklable)."""
+
+    clip: Clip
+    label_id: int
+    filename: str  # relative to the manual dir
+    recipe: AudioRecipe
+    float16: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Extracted:
+    """A kept clip: its key, its TFDS example and notes on unusual audio."""
+
+    key: str
+    example: dict[str, Any]
+    notes: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Header:
+    """What the file header says, read cheaply without decoding."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+
+
+def _header(path: Path) -> Header | None:
+    """The file header; None where soundfile cannot read it (M4A/MP4, or a broken file)."""
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
+        return None
+    return Header(info.samplerate, info.channels, info.frames)
+
+
+def _notes(path: Path, header: Header | None, samples: np.ndarray,
+           recipe: AudioRecipe) -> tuple[str, ...]:
+    notes = []
+    if header is None:
+        notes.append(f"decoded with ffmpeg ({path.suffix.lower() or 'no extension'})")
+    else:
+        if header.sample_rate != recipe.sample_rate:
+            notes.append(f"resampled from {header.sample_rate} Hz")
+        if header.channels > 1:
+            notes.append(f"downmixed from {header.channels} channels")
+    if not np.any(samples):
+        notes.append("digital silence")
+    if len(samples) < recipe.clip_samples:
+        notes.append(f"shorter than one clip ({recipe.clip_seconds} s): log-mel edge padded")
+    return tuple(notes)
+
+
+def extract(task: Task) -> Extracted | Skip:
+    """Read, check and featurise one clip; bad audio comes back as a `Skip`, never an exception."""
+    clip, recipe = task.clip, task.recipe
+
+    def skip(reason: str, detail: str) -> Skip:
+        return Skip(reason, detail, f"{clip.source} ({task.filename})", clip.split, clip.key)
+
+    if not clip.path.is_file():
+        return skip("missing audio file", "the file disappeared after the manual dir was indexed")
+    if clip.path.stat().st_size == 0:
+        return skip("empty audio file", "0 bytes")
+    header = _header(clip.path)
+    if header is not None and header.frames == 0:
+        return skip("empty audio file", "a valid header but no samples")
+    try:
+        samples = audio.load_audio(clip.path, recipe.sample_rate)
+    except audio.AudioError as error:
+        return skip("unreadable audio", error.reason)
+    dtype = np.float16 if task.float16 else np.float32
+    whole = audio.pad_frames(audio.logmel(samples, recipe), recipe.num_frames)  # (time, mel)
+    if clip.split == "test":  # (2, num_frames, mel): the reference's two test views
+        views = audio.logmel_views(samples, recipe.sample_rate, recipe=recipe, num_views=2)
+    else:
+        views = np.zeros((0, recipe.num_frames, recipe.num_mels), np.float32)
+    example = {
+        "logmel": whole.astype(dtype),
+        "views": views.astype(dtype),
+        "label": task.label_id,
+        "youtube_id": clip.youtube_id,
+        "start_seconds": clip.start_seconds,
+        "duration": len(samples) / recipe.sample_rate,
+        "filename": task.filename,
+    }
+    return Extracted(clip.key, example, _notes(clip.path, header, samples, recipe))
+
+
+def parallel_map(tasks: Sequence[Task], workers: int) -> Iterator[Extracted | Skip]:
+    """`extract` over the tasks on `workers` processes, results in completion order.
+
+    Workers are spawned, not forked: the parent may hold threads (TFDS) that fork would copy
+    half-locked. One worker runs in this process, which is what small builds and tests want.
+    """
+    if workers <= 1 or len(tasks) <= 1:
+        yield from map(extract, tasks)
+        return
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
+        yield from pool.imap_unordered(extract, tasks, chunksize=1)

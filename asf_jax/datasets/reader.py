@@ -1,0 +1,64 @@
+"""Reading a built VGG-Sound dataset from its data dir alone (no manual dir, no TensorFlow)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import tensorflow_datasets as tfds
+
+from asf_jax.recipe import AudioRecipe
+
+DATASET_NAME = "vggsound"
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSplit:
+    """One split: a random-access source of NumPy example dicts and what is needed to use it.
+
+    `source[i]` is a dict with `logmel` (time, mel), `views` (views, frames, mel), `label`,
+    `youtube_id` (bytes), `start_seconds`, `duration` and `filename` (bytes).
+    """
+
+    source: Sequence[dict[str, Any]]
+    class_names: list[str]
+    recipe: AudioRecipe
+    num_examples: int
+    report: dict[str, Any]
+
+
+def dataset_dir(data_dir: str | os.PathLike, config: str = "slowfast") -> Path:
+    """`<data_dir>/vggsound/<config>/<latest version>`, or `data_dir` itself if it is one."""
+    root = Path(data_dir).expanduser()
+    if (root / "dataset_info.json").is_file():
+        return root
+    config_dir = root / DATASET_NAME / config
+    versions = sorted((p for p in config_dir.glob("*") if (p / "dataset_info.json").is_file()),
+                      key=lambda p: tfds.core.Version(p.name))
+    if not versions:
+        built = sorted(p.parent.name for p in (root / DATASET_NAME).glob("*/*/dataset_info.json"))
+        raise FileNotFoundError(f"no built VGG-Sound config {config!r} under {root} (built "
+                                f"configs: {built or 'none'}); build it with "
+                                "`python -m asf_jax.datasets.build`")
+    return versions[-1]
+
+
+def load_split(data_dir: str | os.PathLike, split: str, config: str = "slowfast"
+               ) -> DatasetSplit:
+    """A split (any TFDS split string, e.g. "test" or "train[:1%]") of a built dataset."""
+    builder = tfds.builder_from_directory(dataset_dir(data_dir, config))
+    available = list(builder.info.splits)
+    if split.split("[")[0] not in available:
+        raise ValueError(f"split {split!r} not in this dataset (splits: {available})")
+    source = builder.as_data_source(split=split)
+    metadata = builder.info.metadata or {}
+    return DatasetSplit(
+        source=source,
+        class_names=list(builder.info.features["label"].names),
+        recipe=AudioRecipe.from_dict(metadata["recipe"]),
+        num_examples=len(source),
+        report=metadata.get("report") or {},
+    )

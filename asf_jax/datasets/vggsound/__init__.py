@@ -1,0 +1,1 @@
+"""The VGG-Sound TFDS dataset folder (`tfds new` layout): builder, dummy data."""

@@ -1,0 +1,218 @@
+"""VGG-Sound as a TFDS dataset of log-mel clips, built from audio the user downloaded.
+
+Local build, no TensorFlow needed (array_record, parallel over all cores):
+
+    python -m asf_jax.datasets.build --manual_dir ~/vggsound --data_dir ~/tensorflow_datasets
+
+Cluster build with Apache Beam through TFDS's Beam support (needs `pip install apache-beam
+tensorflow`, as the `tfds` command line does; run it from the repository root so that the folder
+`asf_jax/datasets/vggsound` is the dataset):
+
+    tfds build asf_jax/datasets/vggsound --config slowfast --manual_dir gs://BUCKET/vggsound \\
+        --data_dir gs://BUCKET/tensorflow_datasets --file_format array_record \\
+        --beam_pipeline_options="runner=DataflowRunner,project=PROJECT,region=REGION,\\
+    temp_location=gs://BUCKET/tmp,requirements_file=requirements.txt"
+
+Under Beam, clips whose audio cannot be decoded are counted in the pipeline metrics (namespace
+`vggsound`) and copied into the build report; rows skipped while reading the manual dir are listed
+there as in a local build.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow_datasets as tfds
+import tqdm
+from etils import epath
+
+from asf_jax.datasets import extract, manual_dir
+from asf_jax.datasets.report import REPORT_FILE, BuildReport
+from asf_jax.recipe import get_recipe
+
+_BEAM_NAMESPACE = "vggsound"
+
+MANUAL_DOWNLOAD_INSTRUCTIONS = """\
+VGG-Sound audio cannot be downloaded by TFDS (YouTube clips). Put in the manual directory:
+
+* the clip list `vggsound.csv` from https://www.robots.ox.ac.uk/~vgg/data/vggsound/ (rows
+  `youtube_id,start_seconds,label,split`, no header), or the per-split lists `train.csv` /
+  `test.csv` (rows `"<youtube_id>_<start:06d>.mp4",label`). Pickled annotations (`.pkl`) are never
+  read: unpickling can execute code.
+* the audio, one file per clip named `<youtube_id>_<start_seconds:06d>.<ext>` (wav, flac, ogg,
+  mp3, m4a or mp4; M4A/MP4 need ffmpeg), anywhere below the manual directory.
+* optionally `classes.txt`, one class name per line in class-id order; without it the 309
+  VGG-Sound classes in sorted order are used.
+
+Clips that are missing or unreadable are skipped and listed in `build_report.json`.
+"""
+
+_CITATION = """\
+@inproceedings{chen2020vggsound,
+  title={VGGSound: A Large-scale Audio-Visual Dataset},
+  author={Chen, Honglie and Xie, Weidi and Vedaldi, Andrea and Zisserman, Andrew},
+  booktitle={ICASSP}, year={2020}}
+@inproceedings{kazakos2021slowfast,
+  title={Slow-Fast Auditory Streams for Audio Recognition},
+  author={Kazakos, Evangelos and Nagrani, Arsha and Zisserman, Andrew and Damen, Dima},
+  booktitle={ICASSP}, year={2021}}
+"""
+
+
+@dataclasses.dataclass(eq=False)
+class VggsoundConfig(tfds.core.BuilderConfig):
+    """Audio recipe, storage precision and (optionally pinned) class list of one build.
+
+    `class_names=None` (the registered configs) takes the class list from the manual dir at build
+    time: its `classes.txt`, else the 309 shipped classes. A config made on the fly with another
+    name can pin a class list.
+    """
+
+    recipe: str = "slowfast"
+    float16: bool = False
+    class_names: tuple[str, ...] | None = None
+
+
+def make_config(recipe: str, float16: bool = False) -> VggsoundConfig:
+    """The registered config of a recipe: named `<recipe>` or `<recipe>_float16`."""
+    frames = get_recipe(recipe).num_frames
+    return VggsoundConfig(
+        name=f"{recipe}_float16" if float16 else recipe, recipe=recipe, float16=float16,
+        description=f"{recipe} recipe ({frames} frames per 5.119 s clip), stored as "
+                    f"{'float16' if float16 else 'float32'}")
+
+
+class BuildMetadata(tfds.core.MetadataDict):
+    """Metadata that also writes the build report as `build_report.json` next to the data."""
+
+    def save_metadata(self, data_dir: epath.PathLike) -> None:
+        super().save_metadata(data_dir)
+        report = json.dumps(self.get("report"), indent=1, ensure_ascii=False)
+        (epath.Path(data_dir) / REPORT_FILE).write_text(report)
+
+
+def _beam_examples(task: extract.Task) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Beam version of the per-clip work: skips become pipeline counters (and a log line)."""
+    result = extract.extract(task)
+    if isinstance(result, manual_dir.Skip):
+        beam = tfds.core.lazy_imports.apache_beam
+        beam.metrics.Metrics.counter(_BEAM_NAMESPACE, result.reason).inc()
+        logging.warning("skipped %s: %s: %s", result.source, result.reason, result.detail)
+        return
+    yield result.key, result.example
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+    """VGG-Sound log-mel clips (whole-clip log-mel, plus the two reference views for test)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Log-mels of the Slow-Fast VGG-Sound recipe, with a build report."}
+    MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
+    BUILDER_CONFIGS = [make_config(r, f) for f in (False, True) for r in ("slowfast", "slow")]
+
+    def __init__(self, *, workers: int | None = None, **kwargs: Any):
+        """`workers`: feature extraction processes (default: all cores; 1 runs in-process)."""
+        self._workers = workers or os.cpu_count() or 1
+        self._use_beam = False
+        self._report: BuildReport | None = None
+        super().__init__(**kwargs)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        config = self.builder_config
+        recipe = get_recipe(config.recipe)
+        dtype = np.float16 if config.float16 else np.float32
+        # float16 must be stored as raw bytes, or TFDS widens it to float32.
+        encoding = tfds.features.Encoding.BYTES if config.float16 else tfds.features.Encoding.NONE
+        frames, mels = recipe.num_frames, recipe.num_mels
+        names = list(config.class_names) if config.class_names else None
+        return self.dataset_info_from_configs(
+            description="VGG-Sound audio as log-mel spectrograms (time, mel) for the Slow-Fast "
+                        "auditory network. Metadata: recipe, class_names, report.",
+            features=tfds.features.FeaturesDict({
+                "logmel": tfds.features.Tensor(shape=(None, mels), dtype=dtype, encoding=encoding,
+                                               doc="whole clip, edge padded to one clip"),
+                "views": tfds.features.Tensor(shape=(None, frames, mels), dtype=dtype,
+                                              encoding=encoding,
+                                              doc="test: the 2 reference views; train: none"),
+                "label": tfds.features.ClassLabel(names=names),
+                "youtube_id": tfds.features.Text(),
+                "start_seconds": tfds.features.Scalar(dtype=np.int32),
+                "duration": tfds.features.Scalar(dtype=np.float32, doc="seconds of audio"),
+                "filename": tfds.features.Text(doc="path relative to the manual dir"),
+            }),
+            supervised_keys=("logmel", "label"),
+            homepage="https://www.robots.ox.ac.uk/~vgg/data/vggsound/",
+            citation=_CITATION,
+            metadata=BuildMetadata(recipe=recipe.to_dict(), float16=config.float16,
+                                   class_names=names, report=None),
+        )
+
+    def _generate_splits(self, dl_manager: tfds.download.DownloadManager,
+                         download_config: tfds.download.DownloadConfig) -> Any:
+        """Notes whether TFDS runs this build under Beam, before the split generators are made."""
+        self._use_beam = (download_config.beam_runner is not None
+                          or download_config.beam_options is not None)
+        return super()._generate_splits(dl_manager, download_config)
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict[str, Any]:
+        """Reads and checks the manual dir: every whole-directory problem is raised here."""
+        try:
+            root = Path(dl_manager.manual_dir)
+        except AssertionError as error:  # TFDS's "does not exist or is empty"
+            raise manual_dir.ManualDirError(str(error)) from None
+        names = list(self.builder_config.class_names or manual_dir.read_class_names(root))
+        if not self.builder_config.class_names:
+            self.info.features["label"].names = names
+            self.info.metadata["class_names"] = names
+        manifest = manual_dir.scan(root, names)
+        self._report = BuildReport(str(root), manifest.annotation, scan_notes=manifest.notes)
+        for skip in manifest.skipped:
+            self._report.skip(skip)
+        self.info.metadata["report"] = self._report.to_dict()
+        label_ids = {name: i for i, name in enumerate(names)}
+        return {
+            split: self._generate_examples(split, [
+                extract.Task(clip, label_ids[clip.label], clip.path.relative_to(root).as_posix(),
+                             get_recipe(self.builder_config.recipe), self.builder_config.float16)
+                for clip in clips])
+            for split, clips in manifest.clips.items() if clips
+        }
+
+    def _generate_examples(self, split: str, tasks: list[extract.Task]) -> Any:
+        if self._use_beam:
+            beam = tfds.core.lazy_imports.apache_beam
+            return beam.Create(tasks) | beam.FlatMap(_beam_examples)
+        return self._generate_locally(split, tasks)
+
+    def _generate_locally(self, split: str, tasks: list[extract.Task]
+                          ) -> Iterator[tuple[str, dict[str, Any]]]:
+        results = extract.parallel_map(tasks, self._workers)
+        for result in tqdm.tqdm(results, total=len(tasks), desc=f"{split} log-mels", unit="clip",
+                                smoothing=0.05):
+            if isinstance(result, manual_dir.Skip):
+                self._report.skip(result)
+            else:
+                self._report.keep(split, result.example["filename"], result.notes)
+                yield result.key, result.example
+        self.info.metadata["report"] = self._report.to_dict()
+
+    def _process_pipeline_result(self, pipeline_result: Any) -> None:
+        """Copies the Beam workers' skip counters into the report."""
+        beam = tfds.core.lazy_imports.apache_beam
+        query = beam.metrics.MetricsFilter().with_namespace(_BEAM_NAMESPACE)
+        counters = pipeline_result.metrics().query(query)["counters"]
+        report = self._report.to_dict()
+        report["skipped_in_beam_workers"] = {c.key.metric.name: c.committed for c in counters}
+        self.info.metadata["report"] = report
+
+    @property
+    def report(self) -> BuildReport | None:
+        """The report of the build this builder ran (None before `download_and_prepare`)."""
+        return self._report
