@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import multiprocessing.pool
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile
+import threadpoolctl
 
 from asf_jax import audio
 from asf_jax.datasets.manual_dir import Clip, Skip
@@ -111,14 +113,22 @@ def extract(task: Task) -> Extracted | Skip:
     return Extracted(clip.key, example, _notes(clip.path, header, samples, recipe))
 
 
-def parallel_map(tasks: Sequence[Task], workers: int) -> Iterator[Extracted | Skip]:
-    """`extract` over the tasks on `workers` processes, results in completion order.
+def _single_threaded_blas() -> None:
+    """One BLAS thread per worker: the workers already use every core."""
+    threadpoolctl.threadpool_limits(1)
 
-    Workers are spawned, not forked: the parent may hold threads (TFDS) that fork would copy
-    half-locked. One worker runs in this process, which is what small builds and tests want.
+
+def spawn_pool(workers: int) -> multiprocessing.pool.Pool:
+    """Worker processes for `parallel_map`.
+
+    Spawned, not forked: the parent holds threads (TFDS) that a fork would copy half-locked.
     """
-    if workers <= 1 or len(tasks) <= 1:
-        yield from map(extract, tasks)
-        return
-    with multiprocessing.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
-        yield from pool.imap_unordered(extract, tasks, chunksize=1)
+    return multiprocessing.get_context("spawn").Pool(workers, initializer=_single_threaded_blas)
+
+
+def parallel_map(tasks: Sequence[Task], pool: multiprocessing.pool.Pool | None
+                 ) -> Iterator[Extracted | Skip]:
+    """`extract` over the tasks, in completion order; without a pool, in this process."""
+    if pool is None:
+        return map(extract, tasks)
+    return pool.imap_unordered(extract, tasks, chunksize=1)

@@ -39,7 +39,8 @@ def dataset_dir(data_dir: str | os.PathLike, config: str = "slowfast") -> Path:
     versions = sorted((p for p in config_dir.glob("*") if (p / "dataset_info.json").is_file()),
                       key=lambda p: tfds.core.Version(p.name))
     if not versions:
-        built = sorted(p.parent.name for p in (root / DATASET_NAME).glob("*/*/dataset_info.json"))
+        built = sorted(p.parent.parent.name
+                       for p in (root / DATASET_NAME).glob("*/*/dataset_info.json"))
         raise FileNotFoundError(f"no built VGG-Sound config {config!r} under {root} (built "
                                 f"configs: {built or 'none'}); build it with "
                                 "`python -m asf_jax.datasets.build`")

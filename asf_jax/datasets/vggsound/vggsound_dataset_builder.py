@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import multiprocessing.pool
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,6 +122,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         """`workers`: feature extraction processes (default: all cores; 1 runs in-process)."""
         self._workers = workers or os.cpu_count() or 1
         self._use_beam = False
+        self._pool: multiprocessing.pool.Pool | None = None
         self._report: BuildReport | None = None
         super().__init__(**kwargs)
 
@@ -156,10 +158,21 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _generate_splits(self, dl_manager: tfds.download.DownloadManager,
                          download_config: tfds.download.DownloadConfig) -> Any:
-        """Notes whether TFDS runs this build under Beam, before the split generators are made."""
+        """Notes whether TFDS runs this build under Beam; stops the local workers at the end."""
         self._use_beam = (download_config.beam_runner is not None
                           or download_config.beam_options is not None)
-        return super()._generate_splits(dl_manager, download_config)
+        try:
+            return super()._generate_splits(dl_manager, download_config)
+        finally:
+            if self._pool is not None:
+                self._pool.terminate()
+                self._pool = None
+
+    def _worker_pool(self) -> multiprocessing.pool.Pool | None:
+        """One pool for all splits, started on first use (None: work in this process)."""
+        if self._pool is None and self._workers > 1:
+            self._pool = extract.spawn_pool(self._workers)
+        return self._pool
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict[str, Any]:
         """Reads and checks the manual dir: every whole-directory problem is raised here."""
@@ -193,7 +206,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _generate_locally(self, split: str, tasks: list[extract.Task]
                           ) -> Iterator[tuple[str, dict[str, Any]]]:
-        results = extract.parallel_map(tasks, self._workers)
+        results = extract.parallel_map(tasks, self._worker_pool())
         for result in tqdm.tqdm(results, total=len(tasks), desc=f"{split} log-mels", unit="clip",
                                 smoothing=0.05):
             if isinstance(result, manual_dir.Skip):
