@@ -130,8 +130,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         config = self.builder_config
         recipe = get_recipe(config.recipe)
         dtype = np.float16 if config.float16 else np.float32
-        # float16 must be stored as raw bytes, or TFDS widens it to float32.
-        encoding = tfds.features.Encoding.BYTES if config.float16 else tfds.features.Encoding.NONE
+        # Raw bytes: float16 stays float16 (TFDS widens it otherwise), and serialising is ~100x
+        # faster than a protobuf float list (that took 175 ms per 10-s clip, all in this process).
+        encoding = tfds.features.Encoding.BYTES
         frames, mels = recipe.num_frames, recipe.num_mels
         names = list(config.class_names) if config.class_names else None
         return self.dataset_info_from_configs(
