@@ -5,13 +5,16 @@ Local build, no TensorFlow needed (array_record, parallel over all cores):
     python -m asf_jax.datasets.build --manual_dir ~/vggsound --data_dir ~/tensorflow_datasets
 
 Cluster build with Apache Beam through TFDS's Beam support (needs `pip install apache-beam
-tensorflow`, as the `tfds` command line does; run it from the repository root so that the folder
-`asf_jax/datasets/vggsound` is the dataset):
+tensorflow` where you launch it, as the `tfds` command line does; workers get asf_jax as a wheel
+made with `pip wheel --no-deps -w dist .`; run from the repository root so that the folder
+`asf_jax/datasets/vggsound` is the dataset). The manual dir is read with plain file I/O
+(soundfile, ffmpeg), so it must be a path that the launcher and every worker see, e.g. a
+Filestore/NFS or gcsfuse mount; the data dir may be a bucket:
 
-    tfds build asf_jax/datasets/vggsound --config slowfast --manual_dir gs://BUCKET/vggsound \\
+    tfds build asf_jax/datasets/vggsound --config slowfast --manual_dir /mnt/vggsound \\
         --data_dir gs://BUCKET/tensorflow_datasets --file_format array_record \\
         --beam_pipeline_options="runner=DataflowRunner,project=PROJECT,region=REGION,\\
-    temp_location=gs://BUCKET/tmp,requirements_file=requirements.txt"
+    temp_location=gs://BUCKET/tmp,extra_package=dist/asf_jax-0.1.0-py3-none-any.whl"
 
 Under Beam, clips whose audio cannot be decoded are counted in the pipeline metrics (namespace
 `vggsound`) and copied into the build report; rows skipped while reading the manual dir are listed
