@@ -68,5 +68,4 @@ class ConvBN(nnx.Module):
 
 def max_pool_3x3(x: jax.Array) -> jax.Array:
     """3x3 max-pool, stride 2, padding 1 that acts as -inf (PyTorch MaxPool2d)."""
-    return jax.lax.reduce_window(x, jnp.array(-jnp.inf, x.dtype), jax.lax.max, (1, 3, 3, 1), (1, 2, 2, 1),
-                                 ((0, 0), (1, 1), (1, 1), (0, 0)))
+    return nnx.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))

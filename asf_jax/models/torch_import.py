@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -108,7 +109,7 @@ def recipe_from_cfg(cfg: Mapping[str, Any], arch: str) -> AudioRecipe:
 def load_torch_state(model: AudioResNet, state_dict: Mapping[str, np.ndarray],
                      source: str = "checkpoint") -> None:
     """Copy every parameter and running statistic of `state_dict` into `model`, or raise."""
-    state = nnx.state(model, nnx.Param, nnx.BatchStat)
+    state = nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat))
     expected = {tuple(path): var for path, var in nnx.to_flat_state(state)}
     converted: dict[Path, np.ndarray] = {}
     unexpected, misshaped = [], []
@@ -139,7 +140,7 @@ def load_torch_state(model: AudioResNet, state_dict: Mapping[str, np.ndarray],
                              + (" ..." if len(keys) > 20 else ""))
         raise CheckpointMismatchError("\n".join(lines))
     for path, var in expected.items():
-        var.value = converted[path].astype(var.value.dtype)
+        var.set_value(jnp.asarray(converted[path], dtype=var.get_value().dtype))
     nnx.update(model, state)
 
 
@@ -147,3 +148,22 @@ def _torch_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     if len(shape) == 4:
         return (shape[3], shape[2], shape[0], shape[1])
     return tuple(reversed(shape)) if len(shape) == 2 else tuple(shape)
+
+
+def torch_momentum_buffers(state_dict: Mapping[str, np.ndarray], optimizer_state: Mapping
+                           ) -> dict[str, np.ndarray]:
+    """SGD momentum buffers of a reference optimizer state, by parameter name.
+
+    The reference numbers trainable parameters group by group: BatchNorm parameters (names with
+    `bn`) first, then the rest, each in state-dict order.
+    """
+    trainable = [k for k in state_dict if not k.endswith(
+        ("running_mean", "running_var", "num_batches_tracked"))]
+    ordered = [k for k in trainable if "bn" in k] + [k for k in trainable if "bn" not in k]
+    buffers = {}
+    for group in optimizer_state["param_groups"]:
+        for index in group["params"]:
+            entry = optimizer_state["state"].get(index, {})
+            if "momentum_buffer" in entry:
+                buffers[ordered[index]] = np.asarray(entry["momentum_buffer"])
+    return buffers

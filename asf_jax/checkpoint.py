@@ -1,0 +1,133 @@
+"""asf_jax checkpoints on disk (orbax): model variables plus what is needed to use them.
+
+A checkpoint is an orbax composite directory with the items `model` (parameters and BatchNorm
+statistics as a nested dict) and `meta` (JSON: model config, audio recipe, class names, origin).
+Training checkpoints add `opt_state` and `iterator` items to the same directory layout, so every
+checkpoint a training run writes is also a classifier checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from asf_jax.models.slowfast import AudioResNet, ModelConfig
+from asf_jax.recipe import AudioRecipe
+
+FORMAT = "asf_jax"
+FORMAT_VERSION = 1
+MODEL_ITEM, META_ITEM = "model", "meta"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read; the message names the directory and the reason."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointMeta:
+    model: ModelConfig
+    recipe: AudioRecipe
+    class_names: list[str]
+    source: str = ""
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "model": self.model.to_dict(),
+                "recipe": self.recipe.to_dict(), "class_names": list(self.class_names),
+                "source": self.source, "extra": self.extra}
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any], where: str) -> CheckpointMeta:
+        if values.get("format") != FORMAT:
+            raise CheckpointError(f"{where}: not an asf_jax checkpoint (format "
+                                  f"{values.get('format')!r})")
+        if values.get("format_version", 0) > FORMAT_VERSION:
+            raise CheckpointError(f"{where}: written by a newer asf_jax (format version "
+                                  f"{values['format_version']}); upgrade asf_jax")
+        return cls(ModelConfig.from_dict(values["model"]), AudioRecipe.from_dict(values["recipe"]),
+                   list(values["class_names"]), values.get("source", ""),
+                   values.get("extra", {}))
+
+
+def model_variables(model: nnx.Module) -> dict[str, Any]:
+    """Parameters and BatchNorm statistics as a nested dict of arrays."""
+    return nnx.to_pure_dict(nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat)))
+
+
+def set_model_variables(model: nnx.Module, variables: dict[str, Any]) -> None:
+    state = nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat))
+    nnx.replace_by_pure_dict(state, variables)
+    nnx.update(model, state)
+
+
+def save_args(model: nnx.Module, meta: CheckpointMeta) -> dict[str, ocp.args.CheckpointArgs]:
+    """The orbax items every asf_jax checkpoint has (training adds its own)."""
+    return {MODEL_ITEM: ocp.args.StandardSave(model_variables(model)),
+            META_ITEM: ocp.args.JsonSave(meta.to_json())}
+
+
+def save_classifier(directory: str | os.PathLike, model: nnx.Module, meta: CheckpointMeta
+                    ) -> Path:
+    directory = Path(directory).absolute()
+    with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
+        checkpointer.save(directory, ocp.args.Composite(**save_args(model, meta)), force=True)
+    return directory
+
+
+_STEP_DIR = re.compile(r"^\d+$")
+
+
+def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
+    """A checkpoint directory, or the newest step below a CheckpointManager directory/workdir."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    if (path / META_ITEM).is_dir():
+        return path
+    for root in (path, path / "checkpoints"):
+        steps = sorted((p for p in root.glob("*") if _STEP_DIR.match(p.name)
+                        and (p / META_ITEM).is_dir()), key=lambda p: int(p.name))
+        if steps:
+            return steps[-1]
+    raise CheckpointError(f"{path}: not an asf_jax checkpoint (no '{META_ITEM}' item and no "
+                          "numbered checkpoint steps below it)")
+
+
+def read_meta(directory: Path) -> CheckpointMeta:
+    try:
+        with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
+            values = checkpointer.restore(directory, ocp.args.Composite(
+                **{META_ITEM: ocp.args.JsonRestore()}))[META_ITEM]
+    except Exception as error:  # orbax raises many types for damaged files
+        raise CheckpointError(f"{directory}: unreadable checkpoint metadata ({error})") from None
+    return CheckpointMeta.from_json(values, str(directory))
+
+
+def restore_model_variables(directory: Path, model: nnx.Module) -> None:
+    """Read the `model` item into `model`; damaged or mismatched files raise CheckpointError."""
+    target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+                          model_variables(model))
+    try:
+        with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
+            restored = checkpointer.restore(directory, ocp.args.Composite(
+                **{MODEL_ITEM: ocp.args.StandardRestore(target)}))[MODEL_ITEM]
+    except Exception as error:  # orbax raises many types for damaged files
+        raise CheckpointError(f"{directory}: cannot restore the model variables ({error})"
+                              ) from None
+    set_model_variables(model, restored)
+
+
+def load_model(path: str | os.PathLike) -> tuple[AudioResNet, CheckpointMeta]:
+    """Build the model a checkpoint describes and fill it with the stored variables."""
+    directory = resolve_checkpoint_dir(path)
+    meta = read_meta(directory)
+    model = AudioResNet(meta.model, rngs=nnx.Rngs(0))
+    restore_model_variables(directory, model)
+    return model, meta

@@ -1,0 +1,117 @@
+"""The inference API everything else stands on: `load_classifier(path)` -> `Classifier`.
+
+A Classifier holds an AudioResNet in inference mode (running BN statistics, no dropout), the audio
+recipe its features must be computed with, and its class names.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from asf_jax import audio
+from asf_jax.checkpoint import CheckpointMeta, load_model
+from asf_jax.classes import default_class_names, read_class_names
+from asf_jax.models.slowfast import AudioResNet
+from asf_jax.models.torch_import import load_torch_state, model_config_from_cfg, recipe_from_cfg
+from asf_jax.pyth import read_pyth
+from asf_jax.recipe import AudioRecipe
+
+
+class Classifier:
+    """A trained model with its recipe and class names, for labelling and explaining audio."""
+
+    def __init__(self, model: AudioResNet, recipe: AudioRecipe, class_names: list[str],
+                 source: str = "", max_batch: int = 32):
+        if len(class_names) != model.config.num_classes:
+            raise ValueError(f"{len(class_names)} class names for a model with "
+                             f"{model.config.num_classes} classes")
+        model.eval()
+        self.model = model
+        self.recipe = recipe
+        self.class_names = list(class_names)
+        self.source = source
+        self.max_batch = max_batch
+        self.graphdef, self.state = nnx.split(model)
+        self._logits = jax.jit(self.apply)
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def meta(self) -> CheckpointMeta:
+        return CheckpointMeta(self.model.config, self.recipe, self.class_names, self.source)
+
+    def apply(self, logmel: jax.Array) -> jax.Array:
+        """Pure (batch, frames, mel) -> (batch, classes) logits; safe inside jit and grad."""
+        return nnx.merge(self.graphdef, self.state)(logmel)
+
+    def apply_features(self, logmel: jax.Array) -> list[jax.Array]:
+        """Pure: the stage-5 activations of each pathway (for Grad-CAM)."""
+        return nnx.merge(self.graphdef, self.state).features(logmel)
+
+    def apply_head(self, features: list[jax.Array]) -> jax.Array:
+        """Pure: logits from stage-5 activations."""
+        return nnx.merge(self.graphdef, self.state).classify(features)
+
+    def logits(self, logmel: np.ndarray) -> np.ndarray:
+        """(batch, frames, mel) float32 -> (batch, classes) logits, in chunks of `max_batch`.
+
+        Chunks are padded to a power of two so that few shapes are ever compiled.
+        """
+        logmel = np.asarray(logmel, dtype=np.float32)
+        expected = (self.config.num_frames, self.recipe.num_mels)
+        if logmel.ndim != 3 or logmel.shape[1:] != expected:
+            raise ValueError(f"expected log-mel of shape (batch, {expected[0]}, {expected[1]}), "
+                             f"got {logmel.shape}")
+        outputs = []
+        for start in range(0, len(logmel), self.max_batch):
+            chunk = logmel[start:start + self.max_batch]
+            padded = min(self.max_batch, 1 << (len(chunk) - 1).bit_length())
+            chunk = np.concatenate([chunk, np.zeros((padded - len(chunk),) + expected,
+                                                    np.float32)])
+            outputs.append(np.asarray(self._logits(jnp.asarray(chunk)))[:len(logmel) - start])
+        return np.concatenate(outputs)[:len(logmel)]
+
+    def probabilities(self, logmel: np.ndarray) -> np.ndarray:
+        return np.asarray(jax.nn.softmax(self.logits(logmel), axis=-1))
+
+    def predict(self, audio_or_path: str | os.PathLike | np.ndarray, sr: int | None = None,
+                num_views: int = 2) -> np.ndarray:
+        """(classes,) softmax averaged over the recipe's evenly spaced test views."""
+        views = audio.logmel_views(audio_or_path, sr, recipe=self.recipe, num_views=num_views)
+        return self.probabilities(views).mean(axis=0)
+
+
+def load_classifier(path: str | os.PathLike, class_names: list[str] | str | None = None
+                    ) -> Classifier:
+    """Load a reference PyTorch `.pyth` checkpoint or an asf_jax checkpoint (or training workdir).
+
+    `class_names` (a list or a file with one name per line) overrides the stored or default names;
+    a 309-class `.pyth` defaults to the sorted VGG-Sound list (an assumption; see README).
+    """
+    if isinstance(class_names, (str, os.PathLike)):
+        class_names = read_class_names(class_names)
+    path = Path(path)
+    if path.is_file():
+        model, recipe, names = _from_pyth(path)
+        source = f"converted from {path.name}"
+    else:
+        model, meta = load_model(path)
+        recipe, names, source = meta.recipe, meta.class_names, meta.source
+    return Classifier(model, recipe, class_names or names, source)
+
+
+def _from_pyth(path: Path) -> tuple[AudioResNet, AudioRecipe, list[str]]:
+    checkpoint = read_pyth(path)
+    config = model_config_from_cfg(checkpoint.cfg)
+    model = AudioResNet(config, rngs=nnx.Rngs(0))
+    load_torch_state(model, checkpoint.model_state, source=str(path))
+    return model, recipe_from_cfg(checkpoint.cfg, config.arch), default_class_names(
+        config.num_classes)
