@@ -55,7 +55,8 @@ class AudioRecipe:
         expected = 1 + self.window_samples // self.hop_length
         if expected != self.num_frames:
             raise ValueError(
-                f"recipe {self.name!r}: {self.window_samples} samples at hop {self.hop_length} give "
+                f"recipe {self.name!r}: {self.window_samples} samples at hop {self.hop_length} "
+                f"give "
                 f"{expected} frames, not num_frames={self.num_frames}"
             )
 
