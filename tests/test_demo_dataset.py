@@ -190,7 +190,7 @@ def test_classes_are_separable(demo: Demo, audio: dict[str, np.ndarray]) -> None
         centroids = np.stack([features[others & (labels == c)].mean(axis=0)
                               for c in range(len(CLASS_NAMES))])
         correct += np.argmin(((centroids - features[i]) ** 2).sum(axis=1)) == labels[i]
-    assert correct / len(rows) > 0.6, f"accuracy {correct / len(rows):.2f}"
+    assert correct / len(rows) > 0.65, f"accuracy {correct / len(rows):.2f}"
 
 
 def test_refuses_a_folder_it_did_not_write(tmp_path: Path) -> None:
