@@ -1,0 +1,305 @@
+"""Which time-frequency cells made the network choose a class, and how much they matter.
+
+Saliency is taken of a class score (softmax probability or logit of the predicted class, a named
+class, or the sum over the top k) w.r.t. the (frames, mel) log-mel by `jax.grad` under `jit`; the
+Slow input is a gather of the same spectrogram, so one gradient covers both pathways. A recording
+longer than one network input is explained window by window (overlapping clips, stitched by a
+weighted overlap-add). Masks turn saliency into the cells to keep; deletion/insertion curves measure
+how much the class score depends on them.
+
+Attribution conventions: `grad` and `smoothgrad` give |gradient|; `gradxinput` and `ig` compare with
+digital silence (the log floor `log(log_offset)`) and keep the positive evidence; `gradcam` is the
+ReLU of the channel-weighted stage-5 activations, upsampled to the input grid."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.ndimage
+from flax import nnx
+
+from asf_jax import audio
+from asf_jax.classifier import Classifier
+
+METHODS = ("grad", "gradxinput", "smoothgrad", "ig", "gradcam")
+SCORES = ("prob", "logit")
+
+
+@dataclasses.dataclass(frozen=True)
+class SaliencyConfig:
+    """How saliency is computed; hashable, so it is a static argument of the jitted function."""
+
+    method: str = "grad"
+    score: str = "prob"
+    samples: int = 8  # SmoothGrad noisy copies / integrated-gradient steps
+    noise: float = 0.1  # SmoothGrad noise std, as a fraction of the window's log-mel range
+    window_hop: float = 0.5  # hop between explained windows, as a fraction of one clip
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown saliency method {self.method!r}; expected one of {METHODS}")
+        if self.score not in SCORES:
+            raise ValueError(f"unknown score {self.score!r}; expected one of {SCORES}")
+
+
+@dataclasses.dataclass
+class Saliency:
+    """Saliency of one recording on its whole-signal log-mel grid."""
+
+    logmel: np.ndarray  # (frames, mel)
+    saliency: np.ndarray  # (frames, mel), >= 0
+    targets: tuple[int, ...]  # explained classes (their scores are summed)
+    probabilities: np.ndarray  # (classes,) mean softmax over the explained windows
+    window_starts: np.ndarray  # (windows,) first frame of each explained window
+
+
+# ------------------------------------------------------------------------------------------------
+# Saliency of one batch of windows.
+# ------------------------------------------------------------------------------------------------
+
+
+def _target_score(logits: jax.Array, targets: jax.Array, score: str) -> jax.Array:
+    """(batch, classes) logits -> (batch,) summed score of the target classes."""
+    values = jax.nn.softmax(logits, axis=-1) if score == "prob" else logits
+    return values[:, targets].sum(axis=-1)
+
+
+def _gradcam(model: nnx.Module, x: jax.Array, targets: jax.Array, score: str) -> jax.Array:
+    """Grad-CAM per pathway, linearly upsampled to (batch, frames, mel), max-normalised, mean."""
+    features = model.features(x)  # per pathway (batch, time, freq, channels)
+    grads = jax.grad(lambda f: _target_score(model.classify(f), targets, score).sum())(features)
+    maps = []
+    for activation, grad in zip(features, grads, strict=True):
+        weights = grad.mean(axis=(1, 2), keepdims=True)  # (batch, 1, 1, channels)
+        cam = jax.nn.relu((weights * activation).sum(axis=-1))  # (batch, time, freq)
+        cam = jax.image.resize(cam, x.shape, "linear")
+        maps.append(cam / (cam.max(axis=(1, 2), keepdims=True) + 1e-12))
+    return sum(maps) / len(maps)
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "config"))
+def window_saliency(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array, targets: jax.Array,
+                    key: jax.Array, floor: float, config: SaliencyConfig) -> jax.Array:
+    """(batch, frames, mel) log-mel windows -> (batch, frames, mel) non-negative saliency."""
+    model = nnx.merge(graphdef, state)
+    if config.method == "gradcam":
+        return _gradcam(model, x, targets, config.score)
+    grad = jax.grad(lambda v: _target_score(model(v), targets, config.score).sum())
+    if config.method == "grad":
+        return jnp.abs(grad(x))
+    if config.method == "gradxinput":
+        return jax.nn.relu(grad(x) * (x - floor))
+    if config.method == "smoothgrad":
+        spread = config.noise * (x.max(axis=(1, 2)) - x.min(axis=(1, 2)))[:, None, None]
+        noise = jax.random.normal(key, (config.samples,) + x.shape)
+        return jnp.abs(jax.lax.map(lambda n: grad(x + spread * n), noise).mean(axis=0))
+    alphas = (jnp.arange(config.samples) + 0.5) / config.samples  # integrated gradients, midpoints
+    path_grads = jax.lax.map(lambda a: grad(floor + a * (x - floor)), alphas)
+    return jax.nn.relu(path_grads.mean(axis=0) * (x - floor))
+
+
+# ------------------------------------------------------------------------------------------------
+# Whole recordings: windows and stitching.
+# ------------------------------------------------------------------------------------------------
+
+
+def window_starts(num_frames: int, window: int, hop: int) -> np.ndarray:
+    """First frames of windows `hop` apart; the last is aligned to the end of the recording."""
+    last = max(num_frames - window, 0)
+    starts = list(range(0, last + 1, max(hop, 1)))
+    if starts[-1] != last:
+        starts.append(last)
+    return np.asarray(starts)
+
+
+def windows(logmel: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+    """(frames, mel) -> (windows, window, mel); a short recording is edge padded (reference)."""
+    padded = audio.pad_frames(logmel, window)
+    return np.stack([padded[s:s + window] for s in starts])
+
+
+def stitch(values: np.ndarray, starts: np.ndarray, num_frames: int) -> np.ndarray:
+    """Overlap-add (windows, window, mel) maps, Hann-weighted (positive at the ends), normalised."""
+    window = values.shape[1]
+    weight = np.hanning(window + 2)[1:-1]  # (window,)
+    total = np.zeros((max(num_frames, window), values.shape[2]))
+    norm = np.zeros(len(total))
+    for start, value in zip(starts, values, strict=True):
+        total[start:start + window] += weight[:, None] * value
+        norm[start:start + window] += weight
+    return (total / norm[:, None])[:num_frames].astype(np.float32)
+
+
+def resolve_targets(class_names: list[str], probabilities: np.ndarray, target: str | int | None,
+                    top_k: int = 1) -> tuple[int, ...]:
+    """A class index or name (case-insensitive), else the `top_k` most probable classes."""
+    if target is None:
+        return tuple(int(i) for i in np.argsort(-probabilities, kind="stable")[:top_k])
+    if isinstance(target, int) or re.fullmatch(r"\d+", str(target)):
+        index = int(target)
+        if not 0 <= index < len(class_names):
+            raise ValueError(f"class index {index} out of range 0..{len(class_names) - 1}")
+        return (index,)
+    lowered = [name.lower() for name in class_names]
+    if target.lower() not in lowered:
+        close = [n for n in class_names if target.lower() in n.lower()][:5]
+        hint = f"; did you mean {close}?" if close else ""
+        raise ValueError(f"unknown class {target!r}{hint}")
+    return (lowered.index(target.lower()),)
+
+
+def explain_logmel(classifier: Classifier, logmel: np.ndarray, target: str | int | None = None,
+                   top_k: int = 1, config: SaliencyConfig = SaliencyConfig(), seed: int = 0
+                   ) -> Saliency:
+    """Saliency of a whole recording's (frames, mel) log-mel for the chosen (or predicted) class."""
+    window = classifier.config.num_frames
+    starts = window_starts(len(logmel), window, round(window * config.window_hop))
+    x = windows(logmel, starts, window)  # (windows, window, mel)
+    probabilities = classifier.probabilities(x).mean(axis=0)
+    targets = resolve_targets(classifier.class_names, probabilities, target, top_k)
+    floor = float(np.log(classifier.recipe.log_offset))
+    values = window_saliency(classifier.graphdef, classifier.state, jnp.asarray(x),
+                             jnp.asarray(targets), jax.random.key(seed), floor, config)
+    saliency = stitch(np.asarray(values), starts, len(logmel))
+    return Saliency(np.asarray(logmel, np.float32), saliency, targets, probabilities, starts)
+
+
+def explain_audio(classifier: Classifier, samples: np.ndarray, target: str | int | None = None,
+                  top_k: int = 1, config: SaliencyConfig = SaliencyConfig(), seed: int = 0
+                  ) -> Saliency:
+    """`explain_logmel` of the log-mel of mono samples at the recipe's rate."""
+    return explain_logmel(classifier, audio.logmel(samples, classifier.recipe), target, top_k,
+                          config, seed)
+
+
+# ------------------------------------------------------------------------------------------------
+# Masks.
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskSpec:
+    """Threshold rule on the [0, 1]-normalised (optionally smoothed) saliency.
+
+    `mean`: cells at or above the mean; `std`: above mean + k·std; `top`: exactly the `percent` %
+    most salient cells. Binary masks are 0/1; soft ones keep the normalised saliency where selected.
+    """
+
+    rule: str = "std"
+    k: float = 1.0
+    percent: float = 20.0
+    binary: bool = True
+    sigma: tuple[float, float] = (0.0, 0.0)  # Gaussian smoothing (frames, mel) before thresholding
+
+    @classmethod
+    def parse(cls, text: str, binary: bool = True, sigma: tuple[float, float] = (0.0, 0.0)
+              ) -> MaskSpec:
+        """"mean", "std" / "std:K" or "top:P" (percent)."""
+        rule, _, value = text.partition(":")
+        if rule == "mean" and not value:
+            return cls("mean", binary=binary, sigma=sigma)
+        if rule == "std":
+            return cls("std", k=float(value or 1.0), binary=binary, sigma=sigma)
+        if rule == "top" and value:
+            return cls("top", percent=float(value), binary=binary, sigma=sigma)
+        raise ValueError(f"threshold {text!r}: expected mean, std, std:K or top:P")
+
+
+def normalise(saliency: np.ndarray) -> np.ndarray:
+    """Min-max to [0, 1] per clip; a constant map becomes zeros."""
+    low, high = float(saliency.min()), float(saliency.max())
+    return ((saliency - low) / (high - low) if high > low else np.zeros_like(saliency)).astype(
+        np.float32)
+
+
+def top_cells(saliency: np.ndarray, fraction: float) -> np.ndarray:
+    """Boolean mask of exactly round(fraction · size) most salient cells (ties: first position)."""
+    count = int(round(fraction * saliency.size))
+    order = np.argsort(-saliency, axis=None, kind="stable")
+    selected = np.zeros(saliency.size, bool)
+    selected[order[:count]] = True
+    return selected.reshape(saliency.shape)
+
+
+def make_mask(saliency: np.ndarray, spec: MaskSpec = MaskSpec()) -> np.ndarray:
+    """(frames, mel) saliency -> (frames, mel) float32 mask in [0, 1]."""
+    values = normalise(scipy.ndimage.gaussian_filter(saliency, spec.sigma, mode="nearest")
+                       if any(spec.sigma) else saliency)
+    if spec.rule == "top":
+        selected = top_cells(values, spec.percent / 100)
+    elif spec.rule == "mean":
+        selected = values >= values.mean()
+    else:
+        selected = values > values.mean() + spec.k * values.std()
+    return (selected if spec.binary else np.where(selected, values, 0)).astype(np.float32)
+
+
+def random_mask(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The same mask values at random cells: a baseline with the same area (and softness)."""
+    return rng.permutation(mask.ravel()).reshape(mask.shape)
+
+
+# ------------------------------------------------------------------------------------------------
+# Faithfulness.
+# ------------------------------------------------------------------------------------------------
+
+
+def removed_value(logmel: np.ndarray, baseline: str, log_offset: float) -> float:
+    """What a removed cell becomes: the clip's mean log-mel ("mean") or the log floor ("floor")."""
+    if baseline == "mean":
+        return float(logmel.mean())
+    if baseline == "floor":
+        return float(np.log(log_offset))
+    raise ValueError(f"baseline must be 'mean' or 'floor', got {baseline!r}")
+
+
+def class_score(classifier: Classifier, logmels: np.ndarray, targets: tuple[int, ...],
+                window_hop: float = 0.5) -> np.ndarray:
+    """(n, frames, mel) recordings -> (n,) summed target probability, mean over windows."""
+    window = classifier.config.num_frames
+    starts = window_starts(logmels.shape[1], window, round(window * window_hop))
+    x = np.concatenate([windows(lm, starts, window) for lm in logmels])
+    probabilities = classifier.probabilities(x)[:, list(targets)].sum(axis=-1)
+    return probabilities.reshape(len(logmels), len(starts)).mean(axis=1)
+
+
+def deletion_insertion(classifier: Classifier, explained: Saliency, steps: int = 11,
+                       baseline: str = "mean") -> dict[str, list[float] | float]:
+    """Target probability as the most salient cells are removed (deletion) or added (insertion).
+
+    Removed cells take `removed_value(baseline)`; areas are trapezoid AUCs over the removed/added
+    fraction in [0, 1] (deletion: lower is more faithful; insertion: higher is).
+    """
+    logmel = explained.logmel
+    fill = removed_value(logmel, baseline, classifier.recipe.log_offset)
+    fractions = np.linspace(0, 1, steps)
+    order = np.argsort(np.argsort(-explained.saliency, axis=None, kind="stable")).reshape(
+        logmel.shape)  # rank of every cell, 0 = most salient
+    top = [order < round(f * logmel.size) for f in fractions]
+    deleted = np.stack([np.where(t, fill, logmel) for t in top])
+    inserted = np.stack([np.where(t, logmel, fill) for t in top])
+    scores = class_score(classifier, np.concatenate([deleted, inserted]), explained.targets)
+    deletion, insertion = scores[:steps], scores[steps:]
+    return {"fractions": fractions.tolist(), "deletion": deletion.tolist(),
+            "insertion": insertion.tolist(), "baseline": baseline,
+            "deletion_auc": float(np.trapezoid(deletion, fractions)),
+            "insertion_auc": float(np.trapezoid(insertion, fractions))}
+
+
+def kept_probability(classifier: Classifier, reference: float,
+                     reconstructions: dict[str, np.ndarray], targets: tuple[int, ...]
+                     ) -> dict[str, dict[str, float]]:
+    """Re-classify audio through the full pipeline (`Classifier.predict`): target probability kept.
+
+    `kept` is a reconstruction's target probability over `reference`, the original's.
+    """
+    result = {}
+    for name, samples in reconstructions.items():
+        probability = float(classifier.predict(samples)[list(targets)].sum())
+        result[name] = {"probability": probability, "kept": probability / max(reference, 1e-12)}
+    return result
