@@ -9,7 +9,8 @@ how much the class score depends on them.
 
 Attribution conventions: `grad` and `smoothgrad` give |gradient|; `gradxinput` and `ig` compare with
 digital silence (the log floor `log(log_offset)`) and keep the positive evidence; `gradcam` is the
-ReLU of the channel-weighted stage-5 activations, upsampled to the input grid."""
+ReLU of the channel-weighted stage-5 activations, upsampled to the input grid.
+"""
 
 from __future__ import annotations
 
