@@ -1,0 +1,453 @@
+"""Benchmark the model (inference, train step) and the data path (dataset build, input pipeline).
+
+    python -m scripts.benchmark [--only model|data] [--width 64] [--batch_sizes 8,32] \
+        [--arch slowfast] [--dtype float32|bfloat16] [--repeats 3] [--peak_tflops T] \
+        [--build_clips 40] [--json PATH] [--quick]
+
+Runs on whatever JAX backend is current (CPU, GPU or TPU) and prints a markdown table at the end.
+Step times are medians over `--repeats` steps after one warm-up step; compile time is the AOT
+`lower` + `compile` time. Peak memory is the device's `peak_bytes_in_use` where the backend reports
+it, else the process's peak RSS; both are peaks over the whole run so far, so the executable's own
+footprint from XLA's memory analysis is given beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import soundfile
+import threadpoolctl
+from flax import nnx
+
+from asf_jax.datasets import extract, manual_dir
+from asf_jax.input_pipeline import measure_train_pipeline_throughput
+from asf_jax.models.slowfast import AudioResNet, ModelConfig
+from asf_jax.optim import sgd_with_decay
+from asf_jax.recipe import get_recipe
+
+DESIGN_FORWARD_GFLOP = 11.04  # DESIGN.md: 2 x 5.52 GMAC per clip, SlowFast R50 w=64
+REFERENCE_BUILD_CLIPS_PER_CORE_S = 79.0
+TARGET_PIPELINE_CLIPS_PER_CORE_S = 2000.0
+TRAIN_FLOP_FACTOR = 3  # forward + backward ~ 3 x forward
+NUM_MELS = 128
+CLIP_SECONDS = 10.0
+
+Batch = tuple[jax.Array, jax.Array]
+
+
+# ------------------------------------------------------------------------------------------------
+# Model: FLOP counting, jitted steps, timing.
+# ------------------------------------------------------------------------------------------------
+
+
+def _jaxpr_macs(jaxpr: jax.extend.core.Jaxpr) -> int:
+    """Multiply-accumulates of the convolutions and matmuls in a jaxpr (nested jaxprs included)."""
+    macs = 0
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        if name == "conv_general_dilated":
+            rhs = eqn.invars[1].aval.shape
+            spec = eqn.params["dimension_numbers"].rhs_spec  # (out, in, *spatial) positions
+            per_output = int(np.prod([rhs[i] for i in spec[1:]]))
+            macs += int(np.prod(eqn.outvars[0].aval.shape)) * per_output
+        elif name == "dot_general":
+            (lhs_contract, _), _ = eqn.params["dimension_numbers"]
+            lhs = eqn.invars[0].aval.shape
+            contracted = int(np.prod([lhs[i] for i in lhs_contract]))
+            macs += int(np.prod(eqn.outvars[0].aval.shape)) * contracted
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, tuple | list) else (param,):
+                if isinstance(sub, jax.extend.core.ClosedJaxpr):
+                    macs += _jaxpr_macs(sub.jaxpr)
+                elif isinstance(sub, jax.extend.core.Jaxpr):
+                    macs += _jaxpr_macs(sub)
+    return macs
+
+
+def forward_macs_per_clip(config: ModelConfig) -> int:
+    """Forward multiply-accumulates of one clip, counted from the traced model (no compile)."""
+    model = AudioResNet(config, rngs=nnx.Rngs(0))
+    model.eval()
+    logmel = jax.ShapeDtypeStruct((1, config.num_frames, NUM_MELS), jnp.float32)
+    return _jaxpr_macs(jax.make_jaxpr(model)(logmel).jaxpr)
+
+
+def _random_batch(config: ModelConfig, batch_size: int) -> Batch:
+    rng = np.random.default_rng(0)
+    logmel = rng.standard_normal((batch_size, config.num_frames, NUM_MELS), np.float32)
+    labels = rng.integers(0, config.num_classes, batch_size)
+    return jax.device_put(logmel), jax.device_put(labels)
+
+
+def make_inference_step(model: AudioResNet) -> tuple[Callable[..., jax.Array], Any]:
+    """A jitted pure `(state, logmel) -> logits` in eval mode, and the model's state."""
+    model.eval()
+    graphdef, state = nnx.split(model)
+
+    def infer(state: Any, logmel: jax.Array) -> jax.Array:
+        return nnx.merge(graphdef, state, copy=True)(logmel)
+
+    return jax.jit(infer), state
+
+
+def make_train_step(model: AudioResNet, optimizer: optax.GradientTransformation
+                    ) -> tuple[Callable[..., Any], Any]:
+    """A jitted `(state, batch) -> (state, loss)` with BatchNorm in training mode, state donated.
+
+    The state is `(params, batch statistics, optimizer state, dropout key)`.
+    """
+    model.train()
+    graphdef, params, batch_stats = nnx.split(model, nnx.Param, ...)
+
+    def loss_fn(params: Any, batch_stats: Any, batch: Batch, key: jax.Array
+                ) -> tuple[jax.Array, Any]:
+        logmel, labels = batch
+        model = nnx.merge(graphdef, params, batch_stats, copy=True)
+        logits = model(logmel, rngs=nnx.Rngs(dropout=key))
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+        return loss, nnx.split(model, nnx.Param, ...)[2]
+
+    def train_step(state: Any, batch: Batch) -> tuple[Any, jax.Array]:
+        params, batch_stats, opt_state, key = state
+        key, dropout_key = jax.random.split(key)
+        (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            params, batch_stats, batch, dropout_key)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), batch_stats, opt_state, key), loss
+
+    state = (params, batch_stats, optimizer.init(params), jax.random.key(0))
+    return jax.jit(train_step, donate_argnums=0), state
+
+
+def _compile(step: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """AOT-compiles `step` for `args`; returns the executable and the lower + compile seconds."""
+    begin = time.perf_counter()
+    compiled = step.lower(*args).compile()
+    return compiled, time.perf_counter() - begin
+
+
+def _time_steps(run_step: Callable[[], Any], repeats: int) -> list[float]:
+    """Seconds of `repeats` steps after one warm-up, each waited for with block_until_ready."""
+    jax.block_until_ready(run_step())
+    times = []
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        jax.block_until_ready(run_step())
+        times.append(time.perf_counter() - begin)
+    return times
+
+
+def time_inference(model: AudioResNet, batch: Batch, repeats: int
+                   ) -> tuple[Any, float, list[float]]:
+    """(executable, compile seconds, step seconds) of the eval-mode forward pass."""
+    step, state = make_inference_step(model)
+    compiled, compile_s = _compile(step, state, batch[0])
+    return compiled, compile_s, _time_steps(lambda: compiled(state, batch[0]), repeats)
+
+
+def time_train(model: AudioResNet, batch: Batch, repeats: int
+               ) -> tuple[Any, float, list[float]]:
+    """(executable, compile seconds, step seconds) of forward + backward + SGD update."""
+    step, state = make_train_step(model, sgd_with_decay(0.01))
+    compiled, compile_s = _compile(step, state, batch)
+    holder = [state]
+
+    def run() -> jax.Array:
+        holder[0], loss = compiled(holder[0], batch)
+        return loss
+
+    return compiled, compile_s, _time_steps(run, repeats)
+
+
+def xla_flops(compiled: Any) -> float | None:
+    """FLOPs of one call by XLA's cost analysis, where the backend provides it."""
+    analysis = compiled.cost_analysis()
+    if isinstance(analysis, list | tuple):
+        analysis = analysis[0] if analysis else None
+    flops = (analysis or {}).get("flops")
+    return float(flops) if flops and flops > 0 else None
+
+
+def xla_memory_bytes(compiled: Any) -> int | None:
+    """Arguments + outputs + temporaries of the executable (minus donated aliases), per XLA."""
+    stats = compiled.memory_analysis()
+    if stats is None:
+        return None
+    return (stats.argument_size_in_bytes + stats.output_size_in_bytes
+            + stats.temp_size_in_bytes - stats.alias_size_in_bytes)
+
+
+def peak_memory() -> tuple[int, str]:
+    """Peak memory so far and its source: the device's allocator, else the process's RSS."""
+    stats = jax.local_devices()[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:
+        return int(stats["peak_bytes_in_use"]), "device peak_bytes_in_use"
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return peak_kib * 1024, "process peak RSS"
+
+
+def model_result(mode: str, config: ModelConfig, dtype: str, batch_size: int, compiled: Any,
+                 compile_s: float, times: list[float], forward_macs: int,
+                 peak_tflops: float | None) -> dict[str, Any]:
+    """One configuration's numbers: times, throughput, FLOP rates and utilisation, memory."""
+    step_s = statistics.median(times)
+    factor = TRAIN_FLOP_FACTOR if mode == "train" else 1
+    counted_flops = 2 * forward_macs * factor * batch_size
+    xla = xla_flops(compiled)
+    peak, peak_source = peak_memory()
+    result = {
+        "mode": mode, "arch": config.arch, "width": config.width, "dtype": dtype,
+        "batch_size": batch_size, "compile_s": compile_s, "step_s_median": step_s,
+        "step_s_all": times, "clips_per_s": batch_size / step_s,
+        "gflop_per_clip_counted": counted_flops / batch_size / 1e9,
+        "tflops_counted": counted_flops / step_s / 1e12,
+        "gflop_per_clip_xla": xla / batch_size / 1e9 if xla else None,
+        "tflops_xla": xla / step_s / 1e12 if xla else None,
+        "xla_memory_bytes": xla_memory_bytes(compiled),
+        "peak_memory_bytes": peak, "peak_memory_source": peak_source,
+    }
+    if peak_tflops:
+        result["mfu_counted"] = result["tflops_counted"] / peak_tflops
+        result["mfu_xla"] = result["tflops_xla"] / peak_tflops if xla else None
+    return result
+
+
+def benchmark_model(config: ModelConfig, dtype: str, batch_sizes: list[int], repeats: int,
+                    peak_tflops: float | None) -> list[dict[str, Any]]:
+    """Inference then train step for each batch size, smallest first."""
+    compute_dtype = jnp.bfloat16 if dtype == "bfloat16" else None
+    forward_macs = forward_macs_per_clip(config)
+    results = []
+    for batch_size in sorted(batch_sizes):
+        batch = _random_batch(config, batch_size)
+        for mode, timer in (("inference", time_inference), ("train", time_train)):
+            model = AudioResNet(config, dtype=compute_dtype, rngs=nnx.Rngs(0))
+            compiled, compile_s, times = timer(model, batch, repeats)
+            results.append(model_result(mode, config, dtype, batch_size, compiled, compile_s,
+                                        times, forward_macs, peak_tflops))
+            print(f"  {mode} batch {batch_size}: {statistics.median(times):.3f} s/step, "
+                  f"compile {compile_s:.1f} s", flush=True)
+    return results
+
+
+# ------------------------------------------------------------------------------------------------
+# Data: dataset build and training input pipeline.
+# ------------------------------------------------------------------------------------------------
+
+
+def write_synthetic_manual_dir(root: Path, num_clips: int, sample_rate: int = 16000) -> None:
+    """`num_clips` 10-s noisy-tone WAVs, a two-class classes.txt and a vggsound.csv in `root`."""
+    classes = ["dog barking", "church bell ringing"]
+    (root / "classes.txt").write_text("\n".join(classes) + "\n")
+    rng = np.random.default_rng(0)
+    seconds = np.arange(int(CLIP_SECONDS * sample_rate)) / sample_rate
+    with open(root / "vggsound.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        for i in range(num_clips):
+            youtube_id = f"bench{i:05d}"
+            tone = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 4000) * seconds)
+            audio = tone + 0.05 * rng.standard_normal(seconds.size)
+            soundfile.write(root / f"{youtube_id}_000000.wav", audio, sample_rate,
+                            subtype="PCM_16")
+            writer.writerow([youtube_id, 0, classes[i % 2], "test" if i % 5 == 4 else "train"])
+
+
+def extraction_throughput(manual: Path, recipe_name: str) -> float:
+    """Clips per CPU-second of one clip's feature extraction (read + log-mels) on one core.
+
+    This is the builder's per-clip work without TFDS or worker start-up; it is timed by this
+    thread's CPU time, after one warm-up clip, with BLAS limited to one thread.
+    """
+    root = manual.resolve()
+    recipe = get_recipe(recipe_name)
+    tasks = [extract.Task(manual_dir.Clip(path.stem, 0, "", "train", path, path.name), 0,
+                          path.name, recipe, False) for path in sorted(root.glob("*.wav"))]
+    with threadpoolctl.threadpool_limits(1):
+        extract.extract(tasks[0])
+        begin = time.thread_time()
+        for task in tasks:
+            extract.extract(task)
+        return len(tasks) / (time.thread_time() - begin)
+
+
+def build_throughput(manual: Path, workers: int, build_config: str) -> dict[str, Any]:
+    """Wall-clock clips/s of one fresh build with `workers` processes (TFDS, start-up included)."""
+    from asf_jax.datasets.build import build
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        begin = time.perf_counter()
+        builder = build(str(manual), data_dir, config=build_config, workers=workers)
+        seconds = time.perf_counter() - begin
+    clips = sum(builder.report.kept.values())
+    return {"workers": workers, "clips": clips, "seconds": seconds,
+            "clips_per_s": clips / seconds, "clips_per_s_per_worker": clips / seconds / workers}
+
+
+def benchmark_data(arch: str, build_clips: int, build_workers: list[int],
+                   pipeline_batches: int) -> dict[str, Any]:
+    """Feature extraction per core, dataset builds with each worker count, training pipeline."""
+    build_config = "slow" if arch == "slow" else "slowfast"
+    with tempfile.TemporaryDirectory() as manual:
+        write_synthetic_manual_dir(Path(manual), build_clips)
+        extraction = extraction_throughput(Path(manual), build_config)
+        print(f"  feature extraction: {extraction:.1f} clips per CPU-s", flush=True)
+        builds = [build_throughput(Path(manual), workers, build_config)
+                  for workers in build_workers]
+    for result in builds:
+        print(f"  build, {result['workers']} worker(s): {result['clips_per_s']:.1f} clips/s",
+              flush=True)
+    pipeline = measure_train_pipeline_throughput(get_recipe(arch), batch_size=32,
+                                                 num_batches=pipeline_batches)
+    print(f"  train pipeline: {pipeline:.0f} clips per CPU-s", flush=True)
+    return {"extraction_clips_per_cpu_s": extraction, "build": builds,
+            "reference_build_clips_per_core_s": REFERENCE_BUILD_CLIPS_PER_CORE_S,
+            "pipeline_clips_per_cpu_s": pipeline, "pipeline_batch_size": 32,
+            "target_pipeline_clips_per_core_s": TARGET_PIPELINE_CLIPS_PER_CORE_S}
+
+
+# ------------------------------------------------------------------------------------------------
+# Report.
+# ------------------------------------------------------------------------------------------------
+
+
+def _fmt(value: Any, spec: str = ".3g") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def model_table(results: list[dict[str, Any]]) -> Iterator[str]:
+    yield ("| mode | arch | w | dtype | batch | compile s | step s (median) | clips/s | "
+           "TFLOP/s counted | TFLOP/s XLA | MFU counted | MFU XLA | XLA mem GiB | peak mem GiB |")
+    yield "|" + "---|" * 14
+    for r in results:
+        yield (f"| {r['mode']} | {r['arch']} | {r['width']} | {r['dtype']} | {r['batch_size']} | "
+               f"{r['compile_s']:.1f} | {r['step_s_median']:.3f} | {r['clips_per_s']:.2f} | "
+               f"{_fmt(r['tflops_counted'])} | {_fmt(r['tflops_xla'])} | "
+               f"{_fmt(r.get('mfu_counted'), '.1%')} | {_fmt(r.get('mfu_xla'), '.1%')} | "
+               f"{_fmt(r['xla_memory_bytes'] and r['xla_memory_bytes'] / 2**30, '.2f')} | "
+               f"{r['peak_memory_bytes'] / 2**30:.2f} |")
+
+
+def data_table(data: dict[str, Any]) -> Iterator[str]:
+    reference = f"{data['reference_build_clips_per_core_s']:.0f}"
+    yield "| data | clips/s (wall) | clips/s per worker or per CPU-s | reference/target per core |"
+    yield "|---|---|---|---|"
+    yield (f"| feature extraction, 1 core | - | {data['extraction_clips_per_cpu_s']:.1f} per CPU-s "
+           f"| {reference} |")
+    for b in data["build"]:
+        yield (f"| build, {b['workers']} worker(s), {b['clips']} clips | {b['clips_per_s']:.1f} | "
+               f"{b['clips_per_s_per_worker']:.1f} per worker | {reference} |")
+    yield (f"| train pipeline, batch {data['pipeline_batch_size']}, SpecAugment | - | "
+           f"{data['pipeline_clips_per_cpu_s']:.0f} per CPU-s | "
+           f"{data['target_pipeline_clips_per_core_s']:.0f} |")
+
+
+def environment() -> dict[str, Any]:
+    """What the numbers were measured on, and how busy the machine was."""
+    device = jax.local_devices()[0]
+    return {"backend": jax.default_backend(), "device_kind": device.device_kind,
+            "device_count": jax.device_count(), "cpu_count": os.cpu_count(),
+            "load_average_1m": os.getloadavg()[0], "jax_version": jax.__version__,
+            "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def report(results: dict[str, Any]) -> str:
+    env = results["environment"]
+    lines = [f"## Benchmark: {env['backend']} ({env['device_kind']}), {env['cpu_count']} CPUs, "
+             f"load average {env['load_average_1m']:.1f} at start"]
+    if "model" in results:
+        counted = results["model"][0]["gflop_per_clip_counted"]
+        lines += ["", f"Model: {counted:.2f} GFLOP per clip forward, counted from the traced "
+                  f"convolutions and matmuls (train step = {TRAIN_FLOP_FACTOR}x forward); "
+                  f"memory peaks are cumulative over the run "
+                  f"({results['model'][0]['peak_memory_source']}).", "",
+                  *model_table(results["model"])]
+    if "data" in results:
+        lines += ["", *data_table(results["data"])]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# Command line.
+# ------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["model", "data"],
+                        help="run only the model or only the data part (default: both)")
+    parser.add_argument("--arch", default="slowfast", choices=["slowfast", "slow", "fast"],
+                        help="network and its audio recipe (default: slowfast)")
+    parser.add_argument("--width", type=int, default=64, help="model width w (default: 64)")
+    parser.add_argument("--batch_sizes", default="8,32",
+                        help="comma-separated batch sizes to time (default: 8,32)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                        help="compute dtype; parameters stay float32 (default: float32)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed steps after one warm-up step; the median is reported")
+    parser.add_argument("--peak_tflops", type=float,
+                        help="the device's peak TFLOP/s for this dtype, to report model FLOP "
+                             "utilisation (MFU); omitted: no MFU")
+    parser.add_argument("--build_clips", type=int, default=40,
+                        help="synthetic 10-s clips for the dataset-build benchmark (default: 40)")
+    parser.add_argument("--build_workers", default=f"1,{os.cpu_count() or 1}",
+                        help="comma-separated worker counts, one dataset build each "
+                             "(default: 1 and all cores)")
+    parser.add_argument("--pipeline_batches", type=int, default=50,
+                        help="batches of 32 timed for the training-pipeline benchmark")
+    parser.add_argument("--json", type=Path, help="also write every number to this JSON file")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run, timings meaningless: width 8, batch 2, 1 repeat, XLA "
+                             "optimisations off, 4 build clips with 1 worker, 2 pipeline batches")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.width, args.batch_sizes, args.repeats = 8, "2", 1
+        args.build_clips, args.build_workers, args.pipeline_batches = 4, "1", 2
+    args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    args.build_workers = [int(w) for w in args.build_workers.split(",")]
+    return args
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Runs the requested parts; returns every number (what `--json` writes)."""
+    if args.quick:
+        jax.config.update("jax_disable_most_optimizations", True)
+    results: dict[str, Any] = {"environment": environment(), "quick": args.quick}
+    if args.only in (None, "model"):
+        config = ModelConfig(arch=args.arch, width=args.width,
+                             num_frames=get_recipe(args.arch).num_frames)
+        print(f"model: {config.arch} w={config.width} {args.dtype}", flush=True)
+        results["model"] = benchmark_model(config, args.dtype, args.batch_sizes, args.repeats,
+                                           args.peak_tflops)
+    if args.only in (None, "data"):
+        print("data:", flush=True)
+        results["data"] = benchmark_data(args.arch, args.build_clips, args.build_workers,
+                                         args.pipeline_batches)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results = run(args)
+    print("\n" + report(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
