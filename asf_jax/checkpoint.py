@@ -18,7 +18,7 @@ import jax
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from asf_jax.models.slowfast import AudioResNet, ModelConfig
+from asf_jax.models.slowfast import AudioResNet, ModelConfig, abstract_model
 from asf_jax.recipe import AudioRecipe
 
 FORMAT = "asf_jax"
@@ -128,6 +128,6 @@ def load_model(path: str | os.PathLike) -> tuple[AudioResNet, CheckpointMeta]:
     """Build the model a checkpoint describes and fill it with the stored variables."""
     directory = resolve_checkpoint_dir(path)
     meta = read_meta(directory)
-    model = AudioResNet(meta.model, rngs=nnx.Rngs(0))
+    model = abstract_model(meta.model)
     restore_model_variables(directory, model)
     return model, meta

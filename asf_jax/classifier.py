@@ -17,7 +17,7 @@ from flax import nnx
 from asf_jax import audio
 from asf_jax.checkpoint import CheckpointMeta, load_model
 from asf_jax.classes import default_class_names, read_class_names
-from asf_jax.models.slowfast import AudioResNet
+from asf_jax.models.slowfast import AudioResNet, abstract_model
 from asf_jax.models.torch_import import load_torch_state, model_config_from_cfg, recipe_from_cfg
 from asf_jax.pyth import read_pyth
 from asf_jax.recipe import AudioRecipe
@@ -111,7 +111,7 @@ def load_classifier(path: str | os.PathLike, class_names: list[str] | str | None
 def _from_pyth(path: Path) -> tuple[AudioResNet, AudioRecipe, list[str]]:
     checkpoint = read_pyth(path)
     config = model_config_from_cfg(checkpoint.cfg)
-    model = AudioResNet(config, rngs=nnx.Rngs(0))
+    model = abstract_model(config)
     load_torch_state(model, checkpoint.model_state, source=str(path))
     return model, recipe_from_cfg(checkpoint.cfg, config.arch), default_class_names(
         config.num_classes)

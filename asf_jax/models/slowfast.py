@@ -36,12 +36,21 @@ class ModelConfig:
     fusion_kernel: int = 7
     dropout_rate: float = 0.5
     num_frames: int = 512  # input frames (128 for the Slow-only recipe)
+    stage_blocks: tuple[int, ...] | None = None  # overrides depth's blocks; for tiny test models
+
+    @property
+    def blocks(self) -> tuple[int, ...]:
+        return tuple(self.stage_blocks) if self.stage_blocks else STAGE_BLOCKS[self.depth]
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ValueError(f"unknown architecture {self.arch!r}; expected one of {ARCHS}")
         if self.depth not in STAGE_BLOCKS:
             raise ValueError(f"depth must be one of {sorted(STAGE_BLOCKS)}, got {self.depth}")
+        if self.stage_blocks is not None:
+            object.__setattr__(self, "stage_blocks", tuple(int(b) for b in self.stage_blocks))
+            if len(self.stage_blocks) != 4 or min(self.stage_blocks) < 1:
+                raise ValueError(f"stage_blocks needs 4 positive counts, got {self.stage_blocks}")
         if self.arch == "slowfast" and self.width % self.beta_inv:
             raise ValueError(f"width {self.width} is not divisible by beta_inv {self.beta_inv}")
 
@@ -106,13 +115,13 @@ class Bottleneck(nnx.Module):
 class Pathway(nnx.Module):
     """Stem (conv, BN, ReLU, max-pool) and stages 2..5 of one pathway."""
 
-    def __init__(self, spec: PathwaySpec, depth: int, *, dtype: jnp.dtype | None,
+    def __init__(self, spec: PathwaySpec, blocks: tuple[int, ...], *, dtype: jnp.dtype | None,
                  rngs: nnx.Rngs):
         self.stem = ConvBN(1, spec.width, spec.stem_kernel, strides=(2, 2), dtype=dtype,
                            rngs=rngs)
         stages = []
         in_features = spec.width
-        for index, num_blocks in enumerate(STAGE_BLOCKS[depth]):
+        for index, num_blocks in enumerate(blocks):
             inner, out_features = spec.width * 2**index, spec.width * 4 * 2**index
             in_features += spec.lateral_channels[index]
             blocks = []
@@ -147,14 +156,14 @@ class AudioResNet(nnx.Module):
                  rngs: nnx.Rngs):
         self.config = config
         specs = pathway_specs(config)
-        self.pathways = nnx.List([Pathway(s, config.depth, dtype=dtype, rngs=rngs) for s in specs])
+        self.pathways = nnx.List([Pathway(s, config.blocks, dtype=dtype, rngs=rngs) for s in specs])
         if config.arch == "slowfast":
             fast_width = specs[1].width
             self.laterals = nnx.List([Lateral(fast_width * m, config, dtype=dtype, rngs=rngs)
                                       for m in (1, 4, 8, 16)])
         else:
             self.laterals = nnx.List([])
-        self.dropout = nnx.Dropout(config.dropout_rate, rngs=rngs)
+        self.dropout = nnx.Dropout(config.dropout_rate)
         self.head = nnx.Linear(sum(p.out_features for p in self.pathways), config.num_classes,
                                kernel_init=dense_init, dtype=dtype, rngs=rngs)
 
@@ -185,15 +194,30 @@ class AudioResNet(nnx.Module):
             x = block(x)
         return x
 
-    def classify(self, features: list[jax.Array]) -> jax.Array:
-        """Global average pool of each pathway, concat (Slow first), dropout, linear head."""
-        pooled = jnp.concatenate([f.mean(axis=(1, 2)) for f in features], axis=-1)
-        return self.head(self.dropout(pooled)).astype(jnp.float32)
+    def classify(self, features: list[jax.Array], rngs: nnx.Rngs | None = None) -> jax.Array:
+        """Global average pool of each pathway, concat (Slow first), dropout, linear head.
 
-    def __call__(self, logmel: jax.Array) -> jax.Array:
+        Dropout draws from `rngs` (needed in training mode only).
+        """
+        pooled = jnp.concatenate([f.mean(axis=(1, 2)) for f in features], axis=-1)
+        return self.head(self.dropout(pooled, rngs=rngs)).astype(jnp.float32)
+
+    def __call__(self, logmel: jax.Array, rngs: nnx.Rngs | None = None) -> jax.Array:
         """(batch, frames, mel) log-mel -> (batch, classes) float32 logits."""
-        return self.classify(self.features(logmel))
+        return self.classify(self.features(logmel), rngs)
 
 
 def count_parameters(model: nnx.Module) -> int:
     return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def create_model(config: ModelConfig, *, seed: int = 0, dtype: jnp.dtype | None = None
+                 ) -> AudioResNet:
+    """A freshly initialised model. The RBG generator compiles far faster than threefry on the
+    CPU, which dominates start-up time for these many small initialisers."""
+    return AudioResNet(config, dtype=dtype, rngs=nnx.Rngs(jax.random.key(seed, impl="rbg")))
+
+
+def abstract_model(config: ModelConfig, *, dtype: jnp.dtype | None = None) -> AudioResNet:
+    """A model whose variables are shapes only: for loading, where every value is overwritten."""
+    return nnx.eval_shape(lambda: AudioResNet(config, dtype=dtype, rngs=nnx.Rngs(0)))

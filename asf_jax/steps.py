@@ -1,0 +1,125 @@
+"""Pure, jittable functions of the training state: train step, evaluation, precise BatchNorm.
+
+The model is split once into graph definitions (training, inference, statistics re-estimation)
+and plain nested dicts of parameters and BatchNorm statistics, so the state is an ordinary pytree
+that jit can donate, shard and checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from asf_jax.models.layers import BatchNorm
+
+Params = dict[str, Any]
+
+
+@flax.struct.dataclass
+class TrainState:
+    step: jax.Array
+    params: Params
+    batch_stats: Params
+    opt_state: optax.OptState
+
+
+@flax.struct.dataclass
+class ModelGraphs:
+    """The model's structure in each mode; the variables live in TrainState."""
+
+    train: nnx.GraphDef = flax.struct.field(pytree_node=False)
+    infer: nnx.GraphDef = flax.struct.field(pytree_node=False)
+    statistics: nnx.GraphDef = flax.struct.field(pytree_node=False)
+
+    @classmethod
+    def of(cls, model: nnx.Module) -> ModelGraphs:
+        model.train()
+        train = nnx.graphdef(model)
+        model.eval()
+        infer = nnx.graphdef(model)
+        # Precise BN: batch statistics replace the running ones (momentum 1), no dropout.
+        model.train()
+        model.set_attributes(nnx.Dropout, deterministic=True)
+        model.set_attributes(BatchNorm, momentum=1.0)
+        statistics = nnx.graphdef(model)
+        model.set_attributes(BatchNorm, momentum=0.1)
+        model.eval()
+        return cls(train, infer, statistics)
+
+
+def split_variables(model: nnx.Module) -> tuple[Params, Params]:
+    """(parameters, BatchNorm statistics) of a model as nested dicts of arrays."""
+    return (nnx.to_pure_dict(nnx.state(model, nnx.Param)),
+            nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)))
+
+
+LossFn = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+def make_train_step(graphs: ModelGraphs, tx: optax.GradientTransformation,
+                    schedule: optax.Schedule, base_key: jax.Array) -> Callable:
+    """One SGD step on a (globally sharded) batch; BatchNorm statistics over the global batch."""
+
+    def train_step(state: TrainState, batch: dict[str, jax.Array]
+                   ) -> tuple[TrainState, dict[str, jax.Array]]:
+        dropout_key = jax.random.fold_in(base_key, state.step)
+
+        def loss_fn(params: Params) -> tuple[jax.Array, tuple[Params, jax.Array]]:
+            model = nnx.merge(graphs.train, params, state.batch_stats)
+            logits = model(batch["logmel"], rngs=nnx.Rngs(dropout=dropout_key))
+            new_stats = nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
+            return cross_entropy(logits, batch["label"]), (new_stats, logits)
+
+        (loss, (batch_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        new_state = state.replace(step=state.step + 1,
+                                  params=optax.apply_updates(state.params, updates),
+                                  batch_stats=batch_stats, opt_state=opt_state)
+        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
+                   "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
+                   "learning_rate": schedule(state.step)}
+        return new_state, metrics
+
+    return train_step
+
+
+def make_eval_step(graph: nnx.GraphDef) -> Callable:
+    """Softmax summed over each clip's views: (batch, views, frames, mel) -> (batch, classes)."""
+
+    def eval_step(params: Params, batch_stats: Params, batch: dict[str, jax.Array]
+                  ) -> dict[str, jax.Array]:
+        model = nnx.merge(graph, params, batch_stats)
+        views = batch["logmel"]
+        logits = model(views.reshape((-1,) + views.shape[2:]))
+        probs = jax.nn.softmax(logits, axis=-1).reshape(views.shape[:2] + logits.shape[-1:])
+        return {"scores": probs.sum(axis=1), "label": batch["label"], "mask": batch["mask"]}
+
+    return eval_step
+
+
+def make_statistics_step(graphs: ModelGraphs) -> Callable:
+    """The BatchNorm statistics of one training batch (inputs to the precise-BN average)."""
+
+    def statistics_step(params: Params, batch_stats: Params, logmel: jax.Array) -> Params:
+        model = nnx.merge(graphs.statistics, params, batch_stats)
+        model(logmel)
+        return nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
+
+    return statistics_step
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())

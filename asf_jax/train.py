@@ -1,0 +1,332 @@
+"""Train and evaluate an auditory Slow-Fast model: the logic behind `python -m asf_jax.main`.
+
+Data parallel with `jax.jit` over a mesh of all devices (the batch sharded on its "data" axis, the
+state replicated), so BatchNorm statistics are those of the global batch, as with the reference's
+SyncBatchNorm. Works the same on one CPU, several GPUs, or every host of a TPU pod.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from clu import parameter_overview
+from flax import nnx
+from tqdm import tqdm
+
+from asf_jax import input_pipeline, metrics
+from asf_jax.checkpoint import CheckpointMeta
+from asf_jax.classifier import load_classifier
+from asf_jax.datasets import DatasetSplit, load_split
+from asf_jax.models.slowfast import AudioResNet, ModelConfig, create_model
+from asf_jax.optim import sgd_with_decay
+from asf_jax.reporting import MetricWriter, Progress
+from asf_jax.steps import (
+    ModelGraphs,
+    TrainState,
+    make_eval_step,
+    make_statistics_step,
+    make_train_step,
+    replicated,
+    split_variables,
+)
+from asf_jax.train_checkpoints import TrainCheckpoints
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training diverged; the message says where the last good checkpoint is."""
+
+
+# ------------------------------------------------------------------------------------------------
+# Set-up: model, schedule, initial weights.
+# ------------------------------------------------------------------------------------------------
+
+
+def model_config(config: ml_collections.ConfigDict, num_classes: int, num_frames: int
+                 ) -> ModelConfig:
+    fields = config.model.to_dict()
+    return ModelConfig(num_classes=num_classes, num_frames=num_frames, **fields)
+
+
+def make_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int, total_steps: int
+                  ) -> optax.Schedule:
+    """Step decay at given epochs (the reference) or cosine, either after a linear warm-up."""
+    optim = config.optim
+    warmup = round(optim.warmup_epochs * steps_per_epoch)
+    if optim.schedule == "cosine":
+        return optax.warmup_cosine_decay_schedule(0.0, optim.learning_rate, warmup,
+                                                  max(total_steps, warmup + 1))
+    if optim.schedule != "steps":
+        raise ValueError(f"config.optim.schedule must be 'steps' or 'cosine', got "
+                         f"{optim.schedule!r}")
+    boundaries = {int(epoch * steps_per_epoch) - warmup: optim.decay_factor
+                  for epoch in optim.decay_epochs}
+    decay = optax.piecewise_constant_schedule(optim.learning_rate, boundaries)
+    if not warmup:
+        return decay
+    ramp = optax.linear_schedule(optim.learning_rate / warmup, optim.learning_rate, warmup)
+    return optax.join_schedules([ramp, decay], [warmup])
+
+
+def load_initial_weights(model: AudioResNet, path: str) -> None:
+    """Fine-tuning: copy every variable whose name and shape match; report the rest."""
+    source = load_classifier(path).model
+    source_vars = dict(nnx.to_flat_state(nnx.state(source, nnx.Any(nnx.Param, nnx.BatchStat))))
+    state = nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat))
+    kept, fresh = 0, []
+    for path_key, variable in nnx.to_flat_state(state):
+        other = source_vars.get(path_key)
+        if other is not None and other.shape == variable.shape:
+            variable.set_value(other.get_value())
+            kept += 1
+        else:
+            fresh.append("/".join(map(str, path_key)))
+    if not kept:
+        raise ValueError(f"init_from {path}: no variable matches this model's architecture")
+    nnx.update(model, state)
+    logging.info("Initialised %d variables from %s; re-initialised %d: %s", kept, path,
+                 len(fresh), ", ".join(fresh) or "none")
+
+
+def config_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    return json.loads(config.to_json_best_effort())
+
+
+# ------------------------------------------------------------------------------------------------
+# Evaluation.
+# ------------------------------------------------------------------------------------------------
+
+
+def evaluate(eval_step, params, batch_stats, split: DatasetSplit, mesh, batch_size: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (softmax summed over the test views) and labels of every clip, exactly once."""
+    scores, labels = [], []
+    total = input_pipeline.num_eval_batches(split.num_examples, batch_size)
+    batches = input_pipeline.eval_batches(split.source, global_batch_size=batch_size)
+    for batch in tqdm(batches, total=total, desc="eval", unit="batch",
+                      disable=jax.process_index() > 0, leave=False):
+        sharded = input_pipeline.shard_batch(
+            {key: batch[key] for key in ("logmel", "label", "mask")}, mesh)
+        out = jax.device_get(eval_step(params, batch_stats, sharded))
+        scores.append(out["scores"][out["mask"]])
+        labels.append(out["label"][out["mask"]])
+    return np.concatenate(scores), np.concatenate(labels)
+
+
+def report_evaluation(workdir: Path, step: int, scores: np.ndarray, labels: np.ndarray,
+                      class_names: list[str], writer: MetricWriter) -> dict[str, float]:
+    results = metrics.compute_metrics(scores, labels, len(class_names))
+    if jax.process_index() == 0:
+        out = workdir / "eval"
+        out.mkdir(parents=True, exist_ok=True)
+        rows = metrics.per_class_metrics(scores, labels, class_names)
+        metrics.write_per_class_csv(out / f"per_class_step{step}.csv", rows)
+        (out / f"metrics_step{step}.json").write_text(json.dumps(results, indent=2))
+        writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
+    logging.info("Evaluation at step %d: %s", step,
+                 ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
+    return results
+
+
+def check_matching_dataset(meta: CheckpointMeta, split: DatasetSplit, source: str) -> None:
+    """A checkpoint evaluated on a dataset must share its features and its class order."""
+    if meta.recipe.to_dict() | {"name": ""} != split.recipe.to_dict() | {"name": ""}:
+        raise ValueError(f"{source} was trained with audio recipe {meta.recipe} but the dataset "
+                         f"was built with {split.recipe}; build the dataset with that recipe")
+    if list(meta.class_names) != list(split.class_names):
+        same_set = sorted(meta.class_names) == sorted(split.class_names)
+        raise ValueError(f"{source}: its {len(meta.class_names)} classes "
+                         + ("are in another order than" if same_set else "differ from")
+                         + f" the dataset's {len(split.class_names)}")
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: Path, split: DatasetSplit,
+                        mesh) -> dict[str, float]:
+    """Evaluation only (`--config.train.enable=False --config.eval.checkpoint=PATH`)."""
+    if not config.eval.checkpoint:
+        raise ValueError("evaluation only needs --config.eval.checkpoint=PATH (an asf_jax "
+                         "checkpoint, a training workdir or a reference .pyth)")
+    classifier = load_classifier(config.eval.checkpoint)
+    check_matching_dataset(classifier.meta, split, config.eval.checkpoint)
+    params, batch_stats = split_variables(classifier.model)
+    eval_step = jax.jit(make_eval_step(nnx.graphdef(classifier.model)),
+                        out_shardings=replicated(mesh))
+    params, batch_stats = jax.device_put((params, batch_stats), replicated(mesh))
+    writer = MetricWriter(workdir)
+    scores, labels = evaluate(eval_step, params, batch_stats, split, mesh,
+                              config.eval.global_batch_size)
+    results = report_evaluation(workdir, 0, scores, labels, split.class_names, writer)
+    writer.close()
+    return results
+
+
+# ------------------------------------------------------------------------------------------------
+# Training.
+# ------------------------------------------------------------------------------------------------
+
+
+def precise_batch_stats(statistics_step, state: TrainState, split: DatasetSplit, recipe,
+                        config: ml_collections.ConfigDict, mesh) -> Any:
+    """Average of the BatchNorm statistics of N training batches (the reference's precise BN)."""
+    loader = input_pipeline.train_loader(
+        split.source, recipe, global_batch_size=config.train.global_batch_size,
+        seed=config.seed + 1, specaugment=config.specaugment,
+        read_threads=config.data.read_threads)
+    average = None
+    for index in range(config.train.precise_bn_batches):
+        batch = input_pipeline.shard_batch(next(loader), mesh)
+        stats = statistics_step(state.params, state.batch_stats, batch["logmel"])
+        average = stats if average is None else jax.tree.map(
+            lambda mean, new, i=index: mean + (new - mean) / (i + 1), average, stats)
+    return average
+
+
+class PreemptionFlag:
+    """Set by SIGTERM (TPU/spot preemption): the loop saves a checkpoint and exits cleanly."""
+
+    def __init__(self) -> None:
+        self.raised = False
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        logging.warning("SIGTERM received: saving a checkpoint and stopping.")
+        self.raised = True
+
+    def restore(self) -> None:
+        signal.signal(signal.SIGTERM, self._previous)
+
+
+def check_finite(host_metrics: dict[str, float], step: int, checkpoints: TrainCheckpoints
+                 ) -> None:
+    if all(np.isfinite(host_metrics[k]) for k in ("loss", "grad_norm")):
+        return
+    last = checkpoints.latest.latest_step()
+    where = (f"the last good checkpoint is step {last} in {checkpoints.latest.directory}"
+             if last is not None else "no checkpoint was written")
+    raise NonFiniteLossError(
+        f"loss {host_metrics['loss']} / gradient norm {host_metrics['grad_norm']} at step {step} "
+        f"is not finite: training stopped; {where}. Lower the learning rate or set "
+        "config.optim.clip_norm.")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path
+                       ) -> dict[str, float]:
+    """Train (resuming when possible) and evaluate; returns the last evaluation's metrics."""
+    workdir = Path(workdir).expanduser().absolute()
+    workdir.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(config.data.data_dir).expanduser()
+    eval_split = load_split(data_dir, config.data.eval_split, config.data.config)
+    mesh = input_pipeline.make_mesh()
+    if not config.train.enable:
+        return evaluate_checkpoint(config, workdir, eval_split, mesh)
+
+    train_split = load_split(data_dir, config.data.train_split, config.data.config)
+    recipe, class_names = train_split.recipe, train_split.class_names
+    batch_size = config.train.global_batch_size
+    steps_per_epoch = train_split.num_examples // batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"the training split has {train_split.num_examples} clips, fewer than "
+                         f"one global batch ({batch_size})")
+    total_steps = config.train.num_steps or config.train.num_epochs * steps_per_epoch
+    eval_every = max(1, round(config.eval.every_epochs * steps_per_epoch))
+
+    # ---- Model and optimiser.
+    dtype = {"float32": None, "bfloat16": jnp.bfloat16}[config.train.dtype]
+    mconfig = model_config(config, len(class_names), recipe.num_frames)
+    model = create_model(mconfig, seed=config.seed, dtype=dtype)
+    schedule = make_schedule(config, steps_per_epoch, total_steps)
+    tx = sgd_with_decay(schedule, momentum=config.optim.momentum,
+                        nesterov=config.optim.nesterov, weight_decay=config.optim.weight_decay,
+                        clip_norm=config.optim.clip_norm)
+    graphs = ModelGraphs.of(model)
+    meta = CheckpointMeta(mconfig, recipe, class_names, source="trained with asf_jax",
+                          extra={"config": config_json(config)})
+    checkpoints = TrainCheckpoints(workdir, graphs, keep=config.train.keep_checkpoints)
+    loader = input_pipeline.train_loader(
+        train_split.source, recipe, global_batch_size=batch_size, seed=config.seed,
+        specaugment=config.specaugment, worker_count=config.data.worker_count,
+        read_threads=config.data.read_threads)
+
+    # ---- Resume order: a checkpoint in the workdir -> config.train.init_from -> from scratch.
+    def fresh_state() -> TrainState:
+        params, batch_stats = split_variables(model)
+        return TrainState(step=jnp.asarray(0, jnp.int32), params=params,
+                          batch_stats=batch_stats, opt_state=tx.init(params))
+
+    resumed = checkpoints.restore_latest(fresh_state())
+    if resumed is not None:
+        state, iterator_state = resumed
+        loader.set_state(iterator_state)
+    else:
+        if config.train.init_from:
+            load_initial_weights(model, config.train.init_from)
+        state = fresh_state()
+    state = jax.device_put(state, replicated(mesh))
+    logging.info("Model %s, %d steps (%d per epoch), global batch %d on %d devices.\n%s",
+                 mconfig, total_steps, steps_per_epoch, batch_size, jax.device_count(),
+                 parameter_overview.get_parameter_overview(jax.device_get(state.params)))
+
+    train_step = jax.jit(make_train_step(graphs, tx, schedule, jax.random.key(config.seed)),
+                         donate_argnums=0)
+    eval_step = jax.jit(make_eval_step(graphs.infer), out_shardings=replicated(mesh))
+    statistics_step = jax.jit(make_statistics_step(graphs), out_shardings=replicated(mesh))
+    writer = MetricWriter(workdir, wandb_project=config.wandb.project,
+                          wandb_entity=config.wandb.entity, config=config_json(config))
+    preemption = PreemptionFlag()
+
+    def save(host_metrics: dict[str, float] | None) -> None:
+        if host_metrics is not None:
+            check_finite(host_metrics, int(state.step), checkpoints)
+        checkpoints.save(state, meta, loader.get_state())
+
+    step = int(state.step)
+    progress = Progress(total_steps, step, batch_size)
+    results: dict[str, float] = {}
+    try:
+        while step < total_steps:
+            state, step_metrics = train_step(state, input_pipeline.shard_batch(next(loader),
+                                                                               mesh))
+            step += 1
+            host_metrics = None
+            if step % config.train.log_every_steps == 0 or step == total_steps:
+                host_metrics = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
+                check_finite(host_metrics, step, checkpoints)
+                scalars = {f"train/{k}": v for k, v in host_metrics.items()} | progress.rates(step)
+                writer.write_scalars(step, scalars)
+                if jax.process_index() == 0:
+                    logging.info(progress.line(step, scalars))
+            if step % eval_every == 0 or step == total_steps:
+                host_metrics = host_metrics or {
+                    k: float(v) for k, v in jax.device_get(step_metrics).items()}
+                if config.train.precise_bn_batches:
+                    state = state.replace(batch_stats=precise_batch_stats(
+                        statistics_step, state, train_split, recipe, config, mesh))
+                scores, labels = evaluate(eval_step, state.params, state.batch_stats,
+                                          eval_split, mesh, config.eval.global_batch_size)
+                results = report_evaluation(workdir, step, scores, labels, class_names, writer)
+                save(host_metrics)
+                checkpoints.save_best(state, meta, loader.get_state(), results["top1"])
+            elif step % config.train.checkpoint_every_steps == 0 or preemption.raised:
+                save(host_metrics or {k: float(v) for k, v in
+                                      jax.device_get(step_metrics).items()})
+            if preemption.raised:
+                logging.warning("Stopped at step %d after SIGTERM; rerun the same command to "
+                                "resume.", step)
+                break
+    finally:
+        preemption.restore()
+        checkpoints.close()
+        writer.close()
+    if jax.process_index() == 0 and results:
+        logging.info("Done. Workdir %s: checkpoints/ (latest), best/ (highest top-1), eval/ "
+                     "(metrics, per-class CSV), tensorboard/.", workdir)
+    return results
+

@@ -1,0 +1,65 @@
+"""Defaults shared by every config: the reference recipe of DESIGN.md ("Training")."""
+
+from ml_collections import ConfigDict, config_dict
+
+from asf_jax.specaugment import default_specaugment_config
+
+
+def base_config() -> ConfigDict:
+    """The reference SlowFast recipe on VGG-Sound; other configs change a few fields."""
+    config = ConfigDict()
+    config.seed = 0
+
+    config.data = ConfigDict()
+    config.data.data_dir = "~/tensorflow_datasets"  # where asf_jax.datasets.build wrote VGG-Sound
+    config.data.config = "slowfast"  # builder config: slowfast, slow, or *_float16
+    config.data.train_split = "train"
+    config.data.eval_split = "test"
+    config.data.worker_count = 0  # grain worker processes for the training input
+    config.data.read_threads = 4
+
+    config.model = ConfigDict()
+    config.model.arch = "slowfast"
+    config.model.depth = 50
+    config.model.width = 64
+    config.model.alpha = 4
+    config.model.beta_inv = 8
+    config.model.fusion_channel_ratio = 2
+    config.model.fusion_kernel = 7
+    config.model.dropout_rate = 0.5
+    config.model.stage_blocks = config_dict.placeholder(tuple)  # tiny models only
+
+    config.specaugment = default_specaugment_config()
+
+    config.train = ConfigDict()
+    config.train.enable = True
+    config.train.num_epochs = 50
+    config.train.num_steps = config_dict.placeholder(int)  # overrides num_epochs when set
+    config.train.global_batch_size = 32
+    config.train.dtype = "float32"  # or bfloat16: compute dtype; parameters stay float32
+    config.train.init_from = ""  # asf_jax checkpoint or .pyth to fine-tune from
+    config.train.log_every_steps = 50
+    config.train.checkpoint_every_steps = 1000
+    config.train.keep_checkpoints = 3
+    config.train.precise_bn_batches = 200  # 0 disables the re-estimation before evaluation
+
+    config.optim = ConfigDict()
+    config.optim.learning_rate = 0.01
+    config.optim.momentum = 0.9
+    config.optim.nesterov = True
+    config.optim.weight_decay = 1e-4  # not on BatchNorm scale/shift
+    config.optim.schedule = "steps"  # steps (x decay_factor at decay_epochs) or cosine
+    config.optim.decay_epochs = (30, 40)
+    config.optim.decay_factor = 0.1
+    config.optim.warmup_epochs = 0.0
+    config.optim.clip_norm = config_dict.placeholder(float)
+
+    config.eval = ConfigDict()
+    config.eval.every_epochs = 2
+    config.eval.global_batch_size = 32
+    config.eval.checkpoint = ""  # evaluation only: asf_jax checkpoint or .pyth
+
+    config.wandb = ConfigDict()
+    config.wandb.project = ""  # set to log to Weights & Biases (if installed)
+    config.wandb.entity = ""
+    return config
