@@ -85,10 +85,11 @@ def make_train_step(graphs: ModelGraphs, tx: optax.GradientTransformation,
         (loss, (batch_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        new_state = state.replace(step=state.step + 1,
-                                  params=optax.apply_updates(state.params, updates),
-                                  batch_stats=batch_stats, opt_state=opt_state)
+        params = optax.apply_updates(state.params, updates)
+        new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
+                                  opt_state=opt_state)
         metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
+                   "param_norm": optax.global_norm(params),
                    "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
                    "learning_rate": schedule(state.step)}
         return new_state, metrics

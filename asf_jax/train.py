@@ -206,14 +206,15 @@ class PreemptionFlag:
 
 def check_finite(host_metrics: dict[str, float], step: int, checkpoints: TrainCheckpoints
                  ) -> None:
-    if all(np.isfinite(host_metrics[k]) for k in ("loss", "grad_norm")):
+    if all(np.isfinite(host_metrics[k]) for k in ("loss", "grad_norm", "param_norm")):
         return
     last = checkpoints.latest.latest_step()
     where = (f"the last good checkpoint is step {last} in {checkpoints.latest.directory}"
              if last is not None else "no checkpoint was written")
     raise NonFiniteLossError(
-        f"loss {host_metrics['loss']} / gradient norm {host_metrics['grad_norm']} at step {step} "
-        f"is not finite: training stopped; {where}. Lower the learning rate or set "
+        f"loss {host_metrics['loss']}, gradient norm {host_metrics['grad_norm']}, parameter norm "
+        f"{host_metrics['param_norm']} at step {step}: not finite, training stopped; {where}. "
+        "Lower the learning rate or set "
         "config.optim.clip_norm.")
 
 

@@ -1,12 +1,68 @@
-"""Shared test settings: keep XLA compiles cheap and point at the shipped fixtures."""
+"""Shared test settings: cheap XLA compiles, the shipped fixtures, and a tiny built dataset."""
 
 import os
 from pathlib import Path
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
-
-import jax  # noqa: E402
+import jax
+import numpy as np
+import pytest
+import soundfile
 
 jax.config.update("jax_disable_most_optimizations", True)
 
 DATA = Path(__file__).parent / "data"
+TINY_CLASSES = ("beep", "hiss", "tick")
+
+
+def _tiny_clip(label: str, rng: np.random.Generator, seconds: float = 3.0) -> np.ndarray:
+    """Three easily told apart sounds in light noise."""
+    t = np.arange(int(16000 * seconds)) / 16000
+    noise = 0.02 * rng.standard_normal(t.size)
+    if label == "beep":
+        signal = 0.5 * np.sin(2 * np.pi * rng.uniform(600, 900) * t) * (np.sin(2 * np.pi * 3 * t)
+                                                                        > 0)
+    elif label == "hiss":
+        signal = 0.3 * rng.standard_normal(t.size)
+    else:
+        signal = np.zeros_like(t)
+        signal[:: int(16000 / rng.uniform(3, 5))] = 0.9
+    return (signal + noise).astype(np.float32)
+
+
+def write_tiny_manual_dir(root: Path, train_per_class: int = 4, test_per_class: int = 2) -> Path:
+    """A manual directory in the VGG-Sound layout: vggsound.csv, classes.txt and 3-s WAVs."""
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "classes.txt").write_text("\n".join(TINY_CLASSES) + "\n")
+    rows = []
+    for label in TINY_CLASSES:
+        for index in range(train_per_class + test_per_class):
+            clip_id = f"{label[:4]}-{index:06d}"[:11].ljust(11, "_")
+            split = "train" if index < train_per_class else "test"
+            soundfile.write(root / f"{clip_id}_000010.wav", _tiny_clip(label, rng), 16000)
+            rows.append(f"{clip_id},10,{label},{split}")
+    (root / "vggsound.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A built dataset (Slow-only recipe: 128 frames per clip keeps every test model cheap)."""
+    from asf_jax.datasets.build import build
+
+    root = tmp_path_factory.mktemp("tiny")
+    manual = write_tiny_manual_dir(root / "manual")
+    build(str(manual), str(root / "tfds"), config="slow", workers=1)
+    return root / "tfds"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory):
+    """Identical programs compiled by several tests (e.g. a resumed run) are compiled once."""
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla_cache")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    yield
+
+
+os.environ.setdefault("TQDM_DISABLE", "1")
