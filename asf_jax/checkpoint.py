@@ -2,6 +2,8 @@
 
 A checkpoint is an orbax composite directory with the items `model` (parameters and BatchNorm
 statistics as a nested dict) and `meta` (JSON: model config, audio recipe, class names, origin).
+An LEP model's meta `extra["lep"]` holds its head's size, λ, the text encoder and the frozen
+class-name embedding table; its `model` item nests the variables under `backbone` and `head`.
 Training checkpoints add `opt_state` and `iterator` items to the same directory layout, so every
 checkpoint a training run writes is also a classifier checkpoint.
 """
@@ -18,6 +20,7 @@ import jax
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from asf_jax.lep import LEPClassifierModel, LEPHead
 from asf_jax.models.slowfast import AudioResNet, ModelConfig, abstract_model
 from asf_jax.recipe import AudioRecipe
 
@@ -124,10 +127,21 @@ def restore_model_variables(directory: Path, model: nnx.Module) -> None:
     set_model_variables(model, restored)
 
 
-def load_model(path: str | os.PathLike) -> tuple[AudioResNet, CheckpointMeta]:
+def abstract_model_of(meta: CheckpointMeta) -> AudioResNet | LEPClassifierModel:
+    """The (shapes-only) model a checkpoint's meta describes: with an LEP head if it has one."""
+    backbone = abstract_model(meta.model)
+    lep = meta.extra.get("lep")
+    if lep is None:
+        return backbone
+    head = nnx.eval_shape(lambda: LEPHead(meta.model.num_classes, lep["dim"], rngs=nnx.Rngs(0)))
+    return LEPClassifierModel(backbone, head)
+
+
+def load_model(path: str | os.PathLike
+               ) -> tuple[AudioResNet | LEPClassifierModel, CheckpointMeta]:
     """Build the model a checkpoint describes and fill it with the stored variables."""
     directory = resolve_checkpoint_dir(path)
     meta = read_meta(directory)
-    model = abstract_model(meta.model)
+    model = abstract_model_of(meta)
     restore_model_variables(directory, model)
     return model, meta

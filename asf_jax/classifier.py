@@ -1,12 +1,15 @@
 """The inference API everything else stands on: `load_classifier(path)` -> `Classifier`.
 
 A Classifier holds an AudioResNet in inference mode (running BN statistics, no dropout), the audio
-recipe its features must be computed with, and its class names.
+recipe its features must be computed with, and its class names. A classifier trained with a Label
+Embeddings Projection head also projects clips into the text space of its class-name embeddings
+(`project`), where any label text can be scored (asf_jax/lep.py).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -17,6 +20,8 @@ from flax import nnx
 from asf_jax import audio
 from asf_jax.checkpoint import CheckpointMeta, load_model
 from asf_jax.classes import default_class_names, read_class_names
+from asf_jax.embeddings import LabelEmbeddings
+from asf_jax.lep import LEPClassifierModel, LEPHead
 from asf_jax.models.slowfast import AudioResNet, abstract_model
 from asf_jax.models.torch_import import load_torch_state, model_config_from_cfg, recipe_from_cfg
 from asf_jax.pyth import read_pyth
@@ -27,7 +32,8 @@ class Classifier:
     """A trained model with its recipe and class names, for labelling and explaining audio."""
 
     def __init__(self, model: AudioResNet, recipe: AudioRecipe, class_names: list[str],
-                 source: str = "", max_batch: int = 32):
+                 source: str = "", max_batch: int = 32, *, lep_head: LEPHead | None = None,
+                 label_embeddings: LabelEmbeddings | None = None):
         if len(class_names) != model.config.num_classes:
             raise ValueError(f"{len(class_names)} class names for a model with "
                              f"{model.config.num_classes} classes")
@@ -39,6 +45,11 @@ class Classifier:
         self.max_batch = max_batch
         self.graphdef, self.state = nnx.split(model)
         self._logits = jax.jit(self.apply)
+        self.lep_head = lep_head
+        self.label_embeddings = label_embeddings  # the frozen class-name table of an LEP model
+        if lep_head is not None:
+            self.head_graphdef, self.head_state = nnx.split(lep_head)
+            self._project = jax.jit(self.apply_projection)
 
     @property
     def config(self):
@@ -60,11 +71,23 @@ class Classifier:
         """Pure: logits from stage-5 activations."""
         return nnx.merge(self.graphdef, self.state).classify(features)
 
-    def logits(self, logmel: np.ndarray) -> np.ndarray:
-        """(batch, frames, mel) float32 -> (batch, classes) logits, in chunks of `max_batch`.
+    def apply_projection(self, logmel: jax.Array) -> jax.Array:
+        """Pure (batch, frames, mel) -> (batch, D) LEP projection ê of the logits."""
+        return nnx.merge(self.head_graphdef, self.head_state)(self.apply(logmel))
 
-        Chunks are padded to a power of two so that few shapes are ever compiled.
-        """
+    def logits(self, logmel: np.ndarray) -> np.ndarray:
+        """(batch, frames, mel) float32 -> (batch, classes) logits, in chunks of `max_batch`."""
+        return self._batched(self._logits, logmel)
+
+    def project(self, logmel: np.ndarray) -> np.ndarray:
+        """(batch, frames, mel) float32 -> (batch, D) LEP projections, in the label text space."""
+        if self.lep_head is None:
+            raise ValueError(f"{self.source or 'this classifier'} has no Label Embeddings "
+                             "Projection head; train one with config.lep.enable=True")
+        return self._batched(self._project, logmel)
+
+    def _batched(self, fn: Callable[[jax.Array], jax.Array], logmel: np.ndarray) -> np.ndarray:
+        """`fn` over chunks of `max_batch`, padded to a power of two so few shapes compile."""
         logmel = np.asarray(logmel, dtype=np.float32)
         expected = (self.config.num_frames, self.recipe.num_mels)
         if logmel.ndim != 3 or logmel.shape[1:] != expected:
@@ -76,7 +99,7 @@ class Classifier:
             padded = min(self.max_batch, 1 << (len(chunk) - 1).bit_length())
             chunk = np.concatenate([chunk, np.zeros((padded - len(chunk),) + expected,
                                                     np.float32)])
-            outputs.append(np.asarray(self._logits(jnp.asarray(chunk)))[:len(logmel) - start])
+            outputs.append(np.asarray(fn(jnp.asarray(chunk)))[:len(logmel) - start])
         return np.concatenate(outputs)[:len(logmel)]
 
     def probabilities(self, logmel: np.ndarray) -> np.ndarray:
@@ -105,7 +128,17 @@ def load_classifier(path: str | os.PathLike, class_names: list[str] | str | None
     else:
         model, meta = load_model(path)
         recipe, names, source = meta.recipe, meta.class_names, meta.source
+        if isinstance(model, LEPClassifierModel):
+            return Classifier(model.backbone, recipe, class_names or names, source,
+                              lep_head=model.head, label_embeddings=stored_label_embeddings(meta))
     return Classifier(model, recipe, class_names or names, source)
+
+
+def stored_label_embeddings(meta: CheckpointMeta) -> LabelEmbeddings:
+    """The class-name embedding table an LEP checkpoint was trained against."""
+    lep = meta.extra["lep"]
+    return LabelEmbeddings(np.asarray(lep["embeddings"], np.float32), tuple(meta.class_names),
+                           lep["encoder"])
 
 
 def _from_pyth(path: Path) -> tuple[AudioResNet, AudioRecipe, list[str]]:

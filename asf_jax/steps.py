@@ -18,6 +18,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from asf_jax.lep import LEPClassifierModel, lep_loss
 from asf_jax.models.layers import BatchNorm
 
 Params = dict[str, Any]
@@ -61,29 +62,63 @@ def split_variables(model: nnx.Module) -> tuple[Params, Params]:
             nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)))
 
 
-LossFn = Callable[[jax.Array, jax.Array], jax.Array]
+def apply_model(model: nnx.Module, logmel: jax.Array, rngs: nnx.Rngs | None = None
+                ) -> tuple[jax.Array, jax.Array | None]:
+    """(logits, LEP projection or None) of a plain classifier or an `LEPClassifierModel`."""
+    if isinstance(model, LEPClassifierModel):
+        logits = model.backbone(logmel, rngs)
+        return logits, model.head(logits)
+    return model(logmel, rngs), None
+
+
+# An objective maps (logits, projection or None, labels) to (loss, extra metrics).
+Objective = Callable[[jax.Array, jax.Array | None, jax.Array],
+                     tuple[jax.Array, dict[str, jax.Array]]]
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
+def cross_entropy_objective(logits: jax.Array, projected: jax.Array | None, labels: jax.Array
+                            ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """The reference's mean cross-entropy (the baseline)."""
+    return cross_entropy(logits, labels), {}
+
+
+def lep_objective(table: Any, lam: float) -> Objective:
+    """`(1 − λ)·CE + λ·MSE(ê, E[y])` against the frozen (classes, D) table, a jit constant."""
+    table = jnp.asarray(table, jnp.float32)
+
+    def objective(logits: jax.Array, projected: jax.Array | None, labels: jax.Array
+                  ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        return lep_loss(logits, projected, labels, table, lam)
+
+    return objective
+
+
 def make_train_step(graphs: ModelGraphs, tx: optax.GradientTransformation,
-                    schedule: optax.Schedule, base_key: jax.Array) -> Callable:
-    """One SGD step on a (globally sharded) batch; BatchNorm statistics over the global batch."""
+                    schedule: optax.Schedule, base_key: jax.Array, *,
+                    objective: Objective = cross_entropy_objective) -> Callable:
+    """One SGD step on a (globally sharded) batch; BatchNorm statistics over the global batch.
+
+    The metrics are the loss, norms, accuracy and learning rate, plus what `objective` reports.
+    """
 
     def train_step(state: TrainState, batch: dict[str, jax.Array]
                    ) -> tuple[TrainState, dict[str, jax.Array]]:
         dropout_key = jax.random.fold_in(base_key, state.step)
 
-        def loss_fn(params: Params) -> tuple[jax.Array, tuple[Params, jax.Array]]:
+        def loss_fn(params: Params) -> tuple[jax.Array, tuple[Params, jax.Array, dict]]:
             model = nnx.merge(graphs.train, params, state.batch_stats)
-            logits = model(batch["logmel"], rngs=nnx.Rngs(dropout=dropout_key))
+            logits, projected = apply_model(model, batch["logmel"],
+                                            nnx.Rngs(dropout=dropout_key))
             new_stats = nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
-            return cross_entropy(logits, batch["label"]), (new_stats, logits)
+            loss, terms = objective(logits, projected, batch["label"])
+            return loss, (new_stats, logits, terms)
 
-        (loss, (batch_stats, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params)
+        (loss, (batch_stats, logits, terms)), grads = jax.value_and_grad(
+            loss_fn, has_aux=True)(state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
@@ -91,22 +126,28 @@ def make_train_step(graphs: ModelGraphs, tx: optax.GradientTransformation,
         metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
                    "param_norm": optax.global_norm(params),
                    "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
-                   "learning_rate": schedule(state.step)}
+                   "learning_rate": schedule(state.step)} | terms
         return new_state, metrics
 
     return train_step
 
 
 def make_eval_step(graph: nnx.GraphDef) -> Callable:
-    """Softmax summed over each clip's views: (batch, views, frames, mel) -> (batch, classes)."""
+    """Softmax summed over each clip's views: (batch, views, frames, mel) -> (batch, classes).
+
+    An LEP model also gives `projected`, its projection ê averaged over the views (batch, D).
+    """
 
     def eval_step(params: Params, batch_stats: Params, batch: dict[str, jax.Array]
                   ) -> dict[str, jax.Array]:
         model = nnx.merge(graph, params, batch_stats)
         views = batch["logmel"]
-        logits = model(views.reshape((-1,) + views.shape[2:]))
+        logits, projected = apply_model(model, views.reshape((-1,) + views.shape[2:]))
         probs = jax.nn.softmax(logits, axis=-1).reshape(views.shape[:2] + logits.shape[-1:])
-        return {"scores": probs.sum(axis=1), "label": batch["label"], "mask": batch["mask"]}
+        out = {"scores": probs.sum(axis=1), "label": batch["label"], "mask": batch["mask"]}
+        if projected is not None:
+            out["projected"] = projected.reshape(views.shape[:2] + projected.shape[-1:]).mean(1)
+        return out
 
     return eval_step
 

@@ -3,13 +3,19 @@
 Data parallel with `jax.jit` over a mesh of all devices (the batch sharded on its "data" axis, the
 state replicated), so BatchNorm statistics are those of the global batch, as with the reference's
 SyncBatchNorm. Works the same on one CPU, several GPUs, or every host of a TPU pod.
+
+With `config.lep.enable` the model gets a Label Embeddings Projection head trained against a frozen
+table of class-name embeddings (asf_jax/lep.py); `config.lep.held_out_classes` keeps K classes out
+of training and reports how well the projection names their test clips (zero-shot).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +32,21 @@ from asf_jax import input_pipeline, metrics
 from asf_jax.checkpoint import CheckpointMeta
 from asf_jax.classifier import load_classifier
 from asf_jax.datasets import DatasetSplit, load_split
+from asf_jax.embeddings import LabelEmbeddings, embed_labels, load_label_embeddings
+from asf_jax.lep import (
+    LEPClassifierModel,
+    LEPHead,
+    held_out_topk_accuracy,
+    split_held_out_classes,
+)
 from asf_jax.models.slowfast import AudioResNet, ModelConfig, create_model
 from asf_jax.optim import sgd_with_decay
 from asf_jax.reporting import MetricWriter, Progress
 from asf_jax.steps import (
     ModelGraphs,
     TrainState,
+    cross_entropy_objective,
+    lep_objective,
     make_eval_step,
     make_statistics_step,
     make_train_step,
@@ -76,14 +91,25 @@ def make_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int, total
     return optax.join_schedules([ramp, decay], [warmup])
 
 
-def load_initial_weights(model: AudioResNet, path: str) -> None:
-    """Fine-tuning: copy every variable whose name and shape match; report the rest."""
-    source = load_classifier(path).model
-    source_vars = dict(nnx.to_flat_state(nnx.state(source, nnx.Any(nnx.Param, nnx.BatchStat))))
+def _flat_variables(module: nnx.Module, prefix: tuple[str, ...]) -> dict[tuple, nnx.Variable]:
+    state = nnx.state(module, nnx.Any(nnx.Param, nnx.BatchStat))
+    return {prefix + tuple(key): value for key, value in nnx.to_flat_state(state)}
+
+
+def load_initial_weights(model: AudioResNet | LEPClassifierModel, path: str) -> None:
+    """Fine-tuning: copy every variable whose name and shape match; report the rest.
+
+    Into an LEP model, a baseline's variables go to its backbone (an LEP source's head too).
+    """
+    source = load_classifier(path)
+    lep_target = isinstance(model, LEPClassifierModel)
+    source_vars = _flat_variables(source.model, ("backbone",) if lep_target else ())
+    if lep_target and source.lep_head is not None:
+        source_vars |= _flat_variables(source.lep_head, ("head",))
     state = nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat))
     kept, fresh = 0, []
     for path_key, variable in nnx.to_flat_state(state):
-        other = source_vars.get(path_key)
+        other = source_vars.get(tuple(path_key))
         if other is not None and other.shape == variable.shape:
             variable.set_value(other.get_value())
             kept += 1
@@ -96,6 +122,56 @@ def load_initial_weights(model: AudioResNet, path: str) -> None:
                  len(fresh), ", ".join(fresh) or "none")
 
 
+# ------------------------------------------------------------------------------------------------
+# Label Embeddings Projection: the frozen table, held-out classes.
+# ------------------------------------------------------------------------------------------------
+
+
+def label_embeddings(config: ml_collections.ConfigDict, class_names: list[str]
+                     ) -> LabelEmbeddings:
+    """The table at `config.lep.embeddings` (order checked), else embed the names by default."""
+    if config.lep.embeddings:
+        return load_label_embeddings(Path(config.lep.embeddings).expanduser(), class_names)
+    return embed_labels(class_names)
+
+
+def lep_meta(embeddings: LabelEmbeddings, lam: float, held_out: list[str]) -> dict[str, Any]:
+    """What an LEP checkpoint records (meta `extra["lep"]`) to be loaded and used alone."""
+    return {"dim": int(embeddings.table.shape[1]), "lam": float(lam),
+            "encoder": embeddings.encoder, "held_out_classes": held_out,
+            "embeddings": embeddings.table.tolist()}
+
+
+def held_out_class_indices(config: ml_collections.ConfigDict, class_names: list[str]
+                           ) -> list[int]:
+    """The `config.lep.held_out_classes` classes kept out of training (chosen by config.seed)."""
+    if not config.lep.held_out_classes:
+        return []
+    _, held_out = split_held_out_classes(class_names, config.lep.held_out_classes, config.seed)
+    return [class_names.index(name) for name in held_out]
+
+
+class IndexView(Sequence):
+    """The records of `source` at `indices`: a filtered split without copying any clip."""
+
+    def __init__(self, source: Sequence[Any], indices: np.ndarray):
+        self.source = source
+        self.indices = indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.source[int(self.indices[index])]
+
+
+def without_classes(split: DatasetSplit, classes: Sequence[int]) -> DatasetSplit:
+    """The split minus the clips of `classes` (reads every record once to learn its label)."""
+    labels = np.array([split.source[i]["label"] for i in range(split.num_examples)])
+    keep = np.flatnonzero(~np.isin(labels, classes))
+    return dataclasses.replace(split, source=IndexView(split.source, keep), num_examples=len(keep))
+
+
 def config_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
     return json.loads(config.to_json_best_effort())
 
@@ -106,9 +182,10 @@ def config_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
 
 
 def evaluate(eval_step, params, batch_stats, split: DatasetSplit, mesh, batch_size: int
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Scores (softmax summed over the test views) and labels of every clip, exactly once."""
-    scores, labels = [], []
+             ) -> dict[str, np.ndarray]:
+    """`scores` (softmax summed over the test views), `label` and, for an LEP model,
+    `projected` (ê averaged over the views) of every clip, exactly once."""
+    outputs = []
     total = input_pipeline.num_eval_batches(split.num_examples, batch_size)
     batches = input_pipeline.eval_batches(split.source, global_batch_size=batch_size)
     for batch in tqdm(batches, total=total, desc="eval", unit="batch",
@@ -116,14 +193,28 @@ def evaluate(eval_step, params, batch_stats, split: DatasetSplit, mesh, batch_si
         sharded = input_pipeline.shard_batch(
             {key: batch[key] for key in ("logmel", "label", "mask")}, mesh)
         out = jax.device_get(eval_step(params, batch_stats, sharded))
-        scores.append(out["scores"][out["mask"]])
-        labels.append(out["label"][out["mask"]])
-    return np.concatenate(scores), np.concatenate(labels)
+        mask = out.pop("mask")
+        outputs.append({key: value[mask] for key, value in out.items()})
+    return {key: np.concatenate([out[key] for out in outputs]) for key in outputs[0]}
+
+
+def held_out_metrics(projected: np.ndarray, labels: np.ndarray, held_out: Sequence[int],
+                     table: np.ndarray) -> dict[str, float]:
+    """Zero-shot accuracy on the held-out classes' test clips: ê against their embeddings only."""
+    held_out = np.asarray(sorted(held_out))
+    chosen = np.isin(labels, held_out)
+    accuracy = held_out_topk_accuracy(projected[chosen], np.searchsorted(held_out, labels[chosen]),
+                                      table[held_out])
+    return {"heldout_top1": accuracy.top1, "heldout_top5": accuracy.top5,
+            "heldout_chance_top1": accuracy.chance_top1,
+            "heldout_chance_top5": accuracy.chance_top5, "heldout_clips": int(chosen.sum())}
 
 
 def report_evaluation(workdir: Path, step: int, scores: np.ndarray, labels: np.ndarray,
-                      class_names: list[str], writer: MetricWriter) -> dict[str, float]:
-    results = metrics.compute_metrics(scores, labels, len(class_names))
+                      class_names: list[str], writer: MetricWriter,
+                      extra: dict[str, float] | None = None) -> dict[str, float]:
+    """Metrics over all classes (plus `extra`): logged, and written to eval/ and TensorBoard."""
+    results = metrics.compute_metrics(scores, labels, len(class_names)) | (extra or {})
     if jax.process_index() == 0:
         out = workdir / "eval"
         out.mkdir(parents=True, exist_ok=True)
@@ -161,9 +252,10 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: Path, split:
                         out_shardings=replicated(mesh))
     params, batch_stats = jax.device_put((params, batch_stats), replicated(mesh))
     writer = MetricWriter(workdir)
-    scores, labels = evaluate(eval_step, params, batch_stats, split, mesh,
-                              config.eval.global_batch_size)
-    results = report_evaluation(workdir, 0, scores, labels, split.class_names, writer)
+    outputs = evaluate(eval_step, params, batch_stats, split, mesh,
+                       config.eval.global_batch_size)
+    results = report_evaluation(workdir, 0, outputs["scores"], outputs["label"],
+                                split.class_names, writer)
     writer.close()
     return results
 
@@ -231,6 +323,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path
 
     train_split = load_split(data_dir, config.data.train_split, config.data.config)
     recipe, class_names = train_split.recipe, train_split.class_names
+    held_out = held_out_class_indices(config, class_names)
+    if held_out:
+        train_split = without_classes(train_split, held_out)
+        logging.info("Held out of training: %s; %d training clips left.",
+                     [class_names[i] for i in held_out], train_split.num_examples)
     batch_size = config.train.global_batch_size
     steps_per_epoch = train_split.num_examples // batch_size
     if steps_per_epoch == 0:
@@ -243,13 +340,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path
     dtype = {"float32": None, "bfloat16": jnp.bfloat16}[config.train.dtype]
     mconfig = model_config(config, len(class_names), recipe.num_frames)
     model = create_model(mconfig, seed=config.seed, dtype=dtype)
+    objective, extra = cross_entropy_objective, {"config": config_json(config)}
+    if config.lep.enable:
+        embeddings = label_embeddings(config, class_names)
+        model = LEPClassifierModel(model, LEPHead(len(class_names), embeddings.table.shape[1],
+                                                  rngs=nnx.Rngs(config.seed)))
+        objective = lep_objective(embeddings.table, config.lep.lam)
+        extra["lep"] = lep_meta(embeddings, config.lep.lam, [class_names[i] for i in held_out])
     schedule = make_schedule(config, steps_per_epoch, total_steps)
     tx = sgd_with_decay(schedule, momentum=config.optim.momentum,
                         nesterov=config.optim.nesterov, weight_decay=config.optim.weight_decay,
                         clip_norm=config.optim.clip_norm)
     graphs = ModelGraphs.of(model)
     meta = CheckpointMeta(mconfig, recipe, class_names, source="trained with asf_jax",
-                          extra={"config": config_json(config)})
+                          extra=extra)
     checkpoints = TrainCheckpoints(workdir, graphs, keep=config.train.keep_checkpoints)
     loader = input_pipeline.train_loader(
         train_split.source, recipe, global_batch_size=batch_size, seed=config.seed,
@@ -275,8 +379,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path
                  mconfig, total_steps, steps_per_epoch, batch_size, jax.device_count(),
                  parameter_overview.get_parameter_overview(jax.device_get(state.params)))
 
-    train_step = jax.jit(make_train_step(graphs, tx, schedule, jax.random.key(config.seed)),
-                         donate_argnums=0)
+    train_step = jax.jit(make_train_step(graphs, tx, schedule, jax.random.key(config.seed),
+                                         objective=objective), donate_argnums=0)
     eval_step = jax.jit(make_eval_step(graphs.infer), out_shardings=replicated(mesh))
     statistics_step = jax.jit(make_statistics_step(graphs), out_shardings=replicated(mesh))
     writer = MetricWriter(workdir, wandb_project=config.wandb.project,
@@ -310,9 +414,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path
                 if config.train.precise_bn_batches:
                     state = state.replace(batch_stats=precise_batch_stats(
                         statistics_step, state, train_split, recipe, config, mesh))
-                scores, labels = evaluate(eval_step, state.params, state.batch_stats,
-                                          eval_split, mesh, config.eval.global_batch_size)
-                results = report_evaluation(workdir, step, scores, labels, class_names, writer)
+                outputs = evaluate(eval_step, state.params, state.batch_stats, eval_split, mesh,
+                                   config.eval.global_batch_size)
+                zero_shot = (held_out_metrics(outputs["projected"], outputs["label"], held_out,
+                                              embeddings.table)
+                             if held_out and config.lep.enable else None)
+                results = report_evaluation(workdir, step, outputs["scores"], outputs["label"],
+                                            class_names, writer, zero_shot)
                 save(host_metrics)
                 checkpoints.save_best(state, meta, loader.get_state(), results["top1"])
             elif step % config.train.checkpoint_every_steps == 0 or preemption.raised:

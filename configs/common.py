@@ -54,6 +54,12 @@ def base_config() -> ConfigDict:
     config.optim.warmup_epochs = 0.0
     config.optim.clip_norm = config_dict.placeholder(float)
 
+    config.lep = ConfigDict()  # Label Embeddings Projection head (DESIGN.md)
+    config.lep.enable = False
+    config.lep.lam = 0.5  # loss = (1 - lam) * CE + lam * MSE(projection, class-name embedding)
+    config.lep.embeddings = ""  # .npz from scripts/embed_labels.py; "" = embed the class names now
+    config.lep.held_out_classes = 0  # K > 0: K classes (chosen by seed) kept out of training
+
     config.eval = ConfigDict()
     config.eval.every_epochs = 2
     config.eval.global_batch_size = 32
