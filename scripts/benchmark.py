@@ -36,9 +36,11 @@ from flax import nnx
 
 from asf_jax.datasets import extract, manual_dir
 from asf_jax.input_pipeline import measure_train_pipeline_throughput
-from asf_jax.models.slowfast import AudioResNet, ModelConfig
+from asf_jax.models.slowfast import AudioResNet, ModelConfig, abstract_model, create_model
 from asf_jax.optim import sgd_with_decay
 from asf_jax.recipe import get_recipe
+from asf_jax.steps import ModelGraphs, TrainState, split_variables
+from asf_jax.steps import make_train_step as make_train_step_fn
 
 DESIGN_FORWARD_GFLOP = 11.04  # DESIGN.md: 2 x 5.52 GMAC per clip, SlowFast R50 w=64
 REFERENCE_BUILD_CLIPS_PER_CORE_S = 79.0
@@ -81,10 +83,12 @@ def _jaxpr_macs(jaxpr: jax.extend.core.Jaxpr) -> int:
 
 def forward_macs_per_clip(config: ModelConfig) -> int:
     """Forward multiply-accumulates of one clip, counted from the traced model (no compile)."""
-    model = AudioResNet(config, rngs=nnx.Rngs(0))
+    model = abstract_model(config)
     model.eval()
+    graphdef, state = nnx.split(model)
     logmel = jax.ShapeDtypeStruct((1, config.num_frames, NUM_MELS), jnp.float32)
-    return _jaxpr_macs(jax.make_jaxpr(model)(logmel).jaxpr)
+    forward = jax.make_jaxpr(lambda state, x: nnx.merge(graphdef, state)(x))
+    return _jaxpr_macs(forward(state, logmel).jaxpr)
 
 
 def _random_batch(config: ModelConfig, batch_size: int) -> Batch:
@@ -106,32 +110,15 @@ def make_inference_step(model: AudioResNet) -> tuple[Callable[..., jax.Array], A
 
 
 def make_train_step(model: AudioResNet, optimizer: optax.GradientTransformation
-                    ) -> tuple[Callable[..., Any], Any]:
-    """A jitted `(state, batch) -> (state, loss)` with BatchNorm in training mode, state donated.
-
-    The state is `(params, batch statistics, optimizer state, dropout key)`.
-    """
-    model.train()
-    graphdef, params, batch_stats = nnx.split(model, nnx.Param, ...)
-
-    def loss_fn(params: Any, batch_stats: Any, batch: Batch, key: jax.Array
-                ) -> tuple[jax.Array, Any]:
-        logmel, labels = batch
-        model = nnx.merge(graphdef, params, batch_stats, copy=True)
-        logits = model(logmel, rngs=nnx.Rngs(dropout=key))
-        loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-        return loss, nnx.split(model, nnx.Param, ...)[2]
-
-    def train_step(state: Any, batch: Batch) -> tuple[Any, jax.Array]:
-        params, batch_stats, opt_state, key = state
-        key, dropout_key = jax.random.split(key)
-        (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            params, batch_stats, batch, dropout_key)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), batch_stats, opt_state, key), loss
-
-    state = (params, batch_stats, optimizer.init(params), jax.random.key(0))
-    return jax.jit(train_step, donate_argnums=0), state
+                    ) -> tuple[Callable[..., Any], TrainState]:
+    """The trainer's own jitted step (BatchNorm in training mode, state donated) and its state."""
+    graphs = ModelGraphs.of(model)
+    params, batch_stats = split_variables(model)
+    state = TrainState(step=jnp.asarray(0, jnp.int32), params=params, batch_stats=batch_stats,
+                       opt_state=optimizer.init(params))
+    step = make_train_step_fn(graphs, optimizer, optax.constant_schedule(0.01),
+                              jax.random.key(0))
+    return jax.jit(step, donate_argnums=0), state
 
 
 def _compile(step: Callable[..., Any], *args: Any) -> tuple[Any, float]:
@@ -164,12 +151,13 @@ def time_train(model: AudioResNet, batch: Batch, repeats: int
                ) -> tuple[Any, float, list[float]]:
     """(executable, compile seconds, step seconds) of forward + backward + SGD update."""
     step, state = make_train_step(model, sgd_with_decay(0.01))
+    batch = {"logmel": batch[0], "label": batch[1]}
     compiled, compile_s = _compile(step, state, batch)
     holder = [state]
 
     def run() -> jax.Array:
-        holder[0], loss = compiled(holder[0], batch)
-        return loss
+        holder[0], metrics = compiled(holder[0], batch)
+        return metrics["loss"]
 
     return compiled, compile_s, _time_steps(run, repeats)
 
@@ -236,7 +224,7 @@ def benchmark_model(config: ModelConfig, dtype: str, batch_sizes: list[int], rep
     for batch_size in sorted(batch_sizes):
         batch = _random_batch(config, batch_size)
         for mode, timer in (("inference", time_inference), ("train", time_train)):
-            model = AudioResNet(config, dtype=compute_dtype, rngs=nnx.Rngs(0))
+            model = create_model(config, dtype=compute_dtype)
             compiled, compile_s, times = timer(model, batch, repeats)
             results.append(model_result(mode, config, dtype, batch_size, compiled, compile_s,
                                         times, forward_macs, peak_tflops))
@@ -411,8 +399,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="batches of 32 timed for the training-pipeline benchmark")
     parser.add_argument("--json", type=Path, help="also write every number to this JSON file")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run, timings meaningless: width 8, batch 2, 1 repeat, XLA "
-                             "optimisations off, 4 build clips with 1 worker, 2 pipeline batches")
+                        help="smoke run, timings meaningless: width 8 with one block per stage, "
+                             "batch 2, 1 repeat, XLA optimisations off, 4 build clips "
+                             "with 1 worker, 2 pipeline batches")
     args = parser.parse_args(argv)
     if args.quick:
         args.width, args.batch_sizes, args.repeats = 8, "2", 1
@@ -429,7 +418,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"environment": environment(), "quick": args.quick}
     if args.only in (None, "model"):
         config = ModelConfig(arch=args.arch, width=args.width,
-                             num_frames=get_recipe(args.arch).num_frames)
+                             num_frames=get_recipe(args.arch).num_frames,
+                             stage_blocks=(1, 1, 1, 1) if args.quick else None)
         print(f"model: {config.arch} w={config.width} {args.dtype}", flush=True)
         results["model"] = benchmark_model(config, args.dtype, args.batch_sizes, args.repeats,
                                            args.peak_tflops)
