@@ -164,9 +164,15 @@ def explain_logmel(classifier: Classifier, logmel: np.ndarray, target: str | int
     probabilities = classifier.probabilities(x).mean(axis=0)
     targets = resolve_targets(classifier.class_names, probabilities, target, top_k)
     floor = float(np.log(classifier.recipe.log_offset))
-    values = window_saliency(classifier.graphdef, classifier.state, jnp.asarray(x),
-                             jnp.asarray(targets), jax.random.key(seed), floor, config)
-    saliency = stitch(np.asarray(values), starts, len(logmel))
+    values = []
+    for start in range(0, len(x), classifier.max_batch):
+        chunk = x[start:start + classifier.max_batch]
+        padded = min(classifier.max_batch, 1 << (len(chunk) - 1).bit_length())  # few shapes
+        chunk = np.concatenate([chunk, np.repeat(chunk[-1:], padded - len(chunk), axis=0)])
+        values.append(np.asarray(window_saliency(
+            classifier.graphdef, classifier.state, jnp.asarray(chunk), jnp.asarray(targets),
+            jax.random.fold_in(jax.random.key(seed), start), floor, config))[:len(x) - start])
+    saliency = stitch(np.concatenate(values), starts, len(logmel))
     return Saliency(np.asarray(logmel, np.float32), saliency, targets, probabilities, starts)
 
 

@@ -1,0 +1,282 @@
+"""Saliency, masks and faithfulness, and the explain script end to end on a tiny trained model."""
+
+import json
+from html.parser import HTMLParser
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import soundfile
+from flax import nnx
+
+from asf_jax import audio, explain, reconstruct
+from asf_jax.classifier import Classifier
+from asf_jax.models.slowfast import AudioResNet, ModelConfig
+from asf_jax.recipe import AudioRecipe
+from scripts import explain as explain_script
+
+# 1.28 s clips of 128 frames: a quarter of the real input, same STFT and mel settings.
+TINY = AudioRecipe(name="tiny", clip_seconds=1.28, num_frames=128)
+CLASSES = ["tone", "noise"]
+SR = TINY.sample_rate
+
+
+# ------------------------------------------------------------------------------------------------
+# Two synthetic classes: tone bursts in a band vs broadband noise bursts, at random times in noise.
+# ------------------------------------------------------------------------------------------------
+
+
+def synthetic_clip(label: int, rng: np.random.Generator, seconds: float = 1.5, sr: int = SR
+                   ) -> np.ndarray:
+    n = round(seconds * sr)
+    clip = 10 ** rng.uniform(-4, -1.5) * rng.normal(size=n)  # quiet to loud background
+    burst = round(0.15 * sr)
+    t = np.arange(burst) / sr
+    for start in rng.integers(0, n - burst, size=3):
+        if label == 0:
+            event = np.sin(2 * np.pi * rng.uniform(2000, 3000) * t)
+        else:
+            event = rng.normal(size=burst)
+        clip[start:start + burst] += 0.3 * event * np.hanning(burst)
+    return clip.astype(np.float32)
+
+
+def training_batch(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    labels = rng.integers(0, 2, size=size)
+    views = [audio.clip_logmel(synthetic_clip(int(y), rng), 0, TINY) for y in labels]
+    return np.stack(views), labels
+
+
+@pytest.fixture(scope="module")
+def trained() -> Classifier:
+    """A one-block-per-stage Fast-only width-4 network trained 30 SGD steps on the two classes."""
+    model = AudioResNet(ModelConfig(arch="fast", width=4, num_classes=2, num_frames=128,
+                                    dropout_rate=0.0, stage_blocks=(1, 1, 1, 1)),
+                        rngs=nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, optax.sgd(0.05, momentum=0.9), wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model, optimizer, x, y):
+        def loss_fn(model):
+            return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return loss
+
+    rng = np.random.default_rng(0)
+    model.train()
+    for _ in range(30):
+        x, y = training_batch(rng, 16)
+        step(model, optimizer, jnp.asarray(x), jnp.asarray(y))
+    classifier = Classifier(model, TINY, CLASSES)
+    x, y = training_batch(np.random.default_rng(1), 16)
+    assert (classifier.logits(x).argmax(axis=1) == y).mean() >= 0.9, "the tiny model did not learn"
+    return classifier
+
+
+@pytest.fixture(scope="module")
+def tiny_slowfast() -> Classifier:
+    """An untrained 32-frame Slow-Fast (Fast width 1): both pathways and the Slow gather."""
+    model = AudioResNet(ModelConfig(width=8, num_classes=3, num_frames=32,
+                                    stage_blocks=(1, 1, 1, 1)), rngs=nnx.Rngs(1))
+    return Classifier(model, TINY, ["a", "b", "c"])
+
+
+# ------------------------------------------------------------------------------------------------
+# Saliency.
+# ------------------------------------------------------------------------------------------------
+
+
+def saliency(classifier: Classifier, x: np.ndarray, method: str, score: str = "logit",
+             **options) -> np.ndarray:
+    config = explain.SaliencyConfig(method, score, **options)
+    return np.asarray(explain.window_saliency(
+        classifier.graphdef, classifier.state, jnp.asarray(x), jnp.asarray([1]),
+        jax.random.key(0), float(np.log(TINY.log_offset)), config))
+
+
+def test_gradient_matches_finite_differences(tiny_slowfast):
+    x = (-6 + np.random.default_rng(0).normal(size=(1, 32, 128))).astype(np.float32)
+    grad = saliency(tiny_slowfast, x, "grad")
+    assert grad.shape == x.shape and grad.min() >= 0
+    logit = jax.jit(lambda v: tiny_slowfast.apply(v)[0, 1])
+    h = 1e-2
+    for flat in np.argsort(-grad, axis=None)[:4]:
+        cell = np.unravel_index(flat, x.shape)
+        up, down = x.copy(), x.copy()
+        up[cell] += h
+        down[cell] -= h
+        numeric = (float(logit(jnp.asarray(up))) - float(logit(jnp.asarray(down)))) / (2 * h)
+        assert abs(numeric) == pytest.approx(grad[cell], rel=0.1)
+
+
+def test_methods_relate_to_the_gradient(tiny_slowfast):
+    x = (-6 + np.random.default_rng(1).normal(size=(2, 32, 128))).astype(np.float32)
+    grad = saliency(tiny_slowfast, x, "grad", "prob")
+    gradxinput = saliency(tiny_slowfast, x, "gradxinput", "prob")
+    floor = np.log(TINY.log_offset)
+    positive = gradxinput > 0  # where the signed gradient is positive (x is above the floor)
+    np.testing.assert_allclose(gradxinput[positive], (grad * (x - floor))[positive], rtol=1e-4)
+    assert 0.2 < positive.mean() < 0.8
+    np.testing.assert_allclose(saliency(tiny_slowfast, x, "smoothgrad", "prob", noise=0.0,
+                                        samples=2), grad, rtol=1e-4, atol=1e-9)
+    ig = saliency(tiny_slowfast, x, "ig", "prob", samples=4)
+    assert ig.shape == x.shape and ig.min() >= 0 and ig.max() > 0
+    cam = saliency(tiny_slowfast, x, "gradcam", "prob")
+    assert cam.shape == x.shape and 0 <= cam.min() and cam.max() <= 1 + 1e-6
+
+
+def test_whole_recording_is_stitched_from_windows(tiny_slowfast):
+    starts = explain.window_starts(100, 32, 16)
+    assert starts.tolist() == [0, 16, 32, 48, 64, 68]
+    ones = np.ones((len(starts), 32, 128))
+    np.testing.assert_allclose(explain.stitch(ones, starts, 100), 1, rtol=1e-6)
+    logmel = (-6 + np.random.default_rng(2).normal(size=(80, 128))).astype(np.float32)
+    explained = explain.explain_logmel(tiny_slowfast, logmel, target="b")
+    assert explained.saliency.shape == logmel.shape and explained.targets == (1,)
+    assert explain.explain_logmel(tiny_slowfast, logmel[:20], top_k=2).saliency.shape == (20, 128)
+
+
+def test_targets_by_name_index_or_rank():
+    probabilities = np.array([0.1, 0.6, 0.3])
+    assert explain.resolve_targets(["a", "b", "c"], probabilities, None, 2) == (1, 2)
+    assert explain.resolve_targets(["a", "Dog bark", "c"], probabilities, "dog BARK") == (1,)
+    assert explain.resolve_targets(["a", "b", "c"], probabilities, "2") == (2,)
+    with pytest.raises(ValueError, match="did you mean"):
+        explain.resolve_targets(["a", "dog bark"], probabilities[:2], "dog")
+
+
+# ------------------------------------------------------------------------------------------------
+# Masks.
+# ------------------------------------------------------------------------------------------------
+
+
+def test_masks_range_binary_and_exact_area():
+    values = np.random.default_rng(3).gamma(2.0, size=(201, 128)).astype(np.float32)
+    normalised = explain.normalise(values)
+    assert normalised.min() == 0 and normalised.max() == 1
+    assert not explain.normalise(np.full((3, 4), 2.0)).any()
+    for percent in (1, 12.5, 50):
+        mask = explain.make_mask(values, explain.MaskSpec.parse(f"top:{percent}"))
+        assert set(np.unique(mask)) <= {0.0, 1.0}
+        assert mask.sum() == round(percent / 100 * values.size)
+    mean = explain.make_mask(values, explain.MaskSpec.parse("mean"))
+    strict = explain.make_mask(values, explain.MaskSpec.parse("std:2"))
+    assert strict.sum() < mean.sum() and np.all(strict <= mean)
+    soft = explain.make_mask(values, explain.MaskSpec.parse("std:1", binary=False,
+                                                            sigma=(1.0, 1.0)))
+    assert 0 <= soft.min() and soft.max() <= 1 and len(np.unique(soft)) > 2
+    shuffled = explain.random_mask(mean, np.random.default_rng(0))
+    assert shuffled.sum() == mean.sum() and not np.array_equal(shuffled, mean)
+    with pytest.raises(ValueError):
+        explain.MaskSpec.parse("top")
+
+
+# ------------------------------------------------------------------------------------------------
+# Faithfulness on the trained model.
+# ------------------------------------------------------------------------------------------------
+
+
+def test_salient_audio_keeps_more_than_a_random_mask(trained):
+    """Explains "noise" (evidence: its bursts); the model reads "tone" largely as "no burst"."""
+    rng = np.random.default_rng(5)
+    kept = {"salient": [], "random": [], "complement": []}
+    for _ in range(3):
+        samples = synthetic_clip(1, rng, seconds=2.0)
+        explained = explain.explain_audio(trained, samples, target="noise")
+        mask = explain.make_mask(explained.saliency, explain.MaskSpec.parse("top:10",
+                                                                            sigma=(1, 1)))
+        salient = reconstruct.phase_preserving(samples, mask, TINY)
+        random = reconstruct.phase_preserving(samples, explain.random_mask(mask, rng), TINY)
+        reference = float(trained.predict(samples)[1])
+        result = explain.kept_probability(trained, reference, {
+            "salient": salient.salient, "random": random.salient,
+            "complement": salient.complement}, explained.targets)
+        for name in kept:
+            kept[name].append(result[name]["kept"])
+        curves = explain.deletion_insertion(trained, explained, steps=5)
+        whole = float(explain.class_score(trained, explained.logmel[None], (1,))[0])
+        assert curves["deletion"][0] == pytest.approx(whole, abs=1e-5)
+        assert curves["insertion"][-1] == pytest.approx(whole, abs=1e-5)
+    assert np.mean(kept["salient"]) > np.mean(kept["random"]) > np.mean(kept["complement"])
+
+
+# ------------------------------------------------------------------------------------------------
+# The script.
+# ------------------------------------------------------------------------------------------------
+
+
+class LinkChecker(HTMLParser):
+    """Collects links and checks that non-void elements are properly nested and closed."""
+
+    VOID = {"meta", "img", "br", "source", "link", "input", "hr"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.links, self.errors = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.links += [value for name, value in attrs if name in ("src", "href")]
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(tag)
+
+
+def test_cli_help_names_every_flag(capsys):
+    with pytest.raises(SystemExit):
+        explain_script.parse_args(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--ckpt", "--audio", "--target", "--top-k", "--method", "--threshold", "--out",
+                 "--split", "--num", "--data_dir", "--manual_dir", "--compare", "--profile"):
+        assert flag in text
+
+
+def test_cli_explains_files_of_any_rate_and_channels(trained, tmp_path):
+    rng = np.random.default_rng(7)
+    stereo = np.stack([synthetic_clip(0, rng, 3.0, 8000), synthetic_clip(0, rng, 3.0, 8000)], 1)
+    soundfile.write(tmp_path / "stereo8k.wav", stereo, 8000)
+    soundfile.write(tmp_path / "long44k.wav", synthetic_clip(1, rng, 7.0, 44100), 44100)
+    out = tmp_path / "out"
+    args = explain_script.parse_args([
+        "--ckpt", "unused", "--audio", str(tmp_path / "stereo8k.wav"),
+        str(tmp_path / "long44k.wav"), "--out", str(out), "--threshold", "top:15",
+        "--curve_steps", "3"])
+    summaries = explain_script.run(args, trained)
+    assert [s["name"] for s in summaries] == ["stereo8k", "long44k"]
+    for summary, seconds in zip(summaries, (3.0, 7.0), strict=True):
+        folder = out / summary["name"]
+        for name in ("original", "salient", "complement"):
+            data, rate = soundfile.read(folder / f"{name}.wav")
+            assert rate == SR and len(data) == pytest.approx(seconds * SR, abs=1)
+        saved = json.loads((folder / "summary.json").read_text())
+        assert saved["reconstruction"] == "phase"
+        assert saved["mask"]["area"] == pytest.approx(0.15, abs=1e-3)
+        assert set(saved["kept"]) == {"salient", "random", "complement"}
+        assert (folder / "figure.png").stat().st_size > 10_000
+    checker = LinkChecker()
+    checker.feed((out / "index.html").read_text())
+    assert not checker.errors and not checker.stack
+    assert len(checker.links) == 2 * (3 + 3)  # per clip: 3 players, figure link + image, JSON
+    for link in checker.links:
+        assert (out / link).is_file(), link
+
+
+def test_cli_griffin_lim_and_method_table(trained, tmp_path):
+    soundfile.write(tmp_path / "clip.wav", synthetic_clip(0, np.random.default_rng(8)), SR)
+    out = tmp_path / "cmp"
+    args = explain_script.parse_args([
+        "--ckpt", "unused", "--audio", str(tmp_path / "clip.wav"), "--out", str(out),
+        "--reconstruction", "griffinlim", "--n_iter", "4", "--curve_steps", "3",
+        "--compare", "grad,gradcam"])
+    table = explain_script.run(args, trained)
+    assert [row["method"] for row in table] == ["grad", "gradcam"]
+    assert {"kept_salient", "kept_random", "kept_complement", "deletion_auc",
+            "insertion_auc"} <= set(table[0])
+    assert "| gradcam |" in (out / "compare.md").read_text()
+    summary = json.loads((out / "grad" / "clip" / "summary.json").read_text())
+    assert summary["reconstruction"] == "griffinlim"
