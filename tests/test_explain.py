@@ -119,7 +119,7 @@ def test_methods_relate_to_the_gradient(tiny_slowfast):
     floor = np.log(TINY.log_offset)
     positive = gradxinput > 0  # where the signed gradient is positive (x is above the floor)
     np.testing.assert_allclose(gradxinput[positive], (grad * (x - floor))[positive], rtol=1e-4)
-    assert 0.2 < positive.mean() < 0.8
+    assert positive.any() and not positive.all()
     np.testing.assert_allclose(saliency(tiny_slowfast, x, "smoothgrad", "prob", noise=0.0,
                                         samples=2), grad, rtol=1e-4, atol=1e-9)
     ig = saliency(tiny_slowfast, x, "ig", "prob", samples=4)
