@@ -19,7 +19,7 @@ def get_config(arg: str | None = None):
     config.model.width = 8
     config.model.stage_blocks = (1, 1, 1, 1)
     config.model.dropout_rate = 0.2
-    config.train.num_epochs = 12
+    config.train.num_epochs = 9
     config.train.global_batch_size = 16
     config.train.log_every_steps = 10
     config.train.checkpoint_every_steps = 100
@@ -27,6 +27,6 @@ def get_config(arg: str | None = None):
     config.optim.learning_rate = 0.05
     config.optim.schedule = "cosine"
     config.optim.warmup_epochs = 1.0
-    config.eval.every_epochs = 4
+    config.eval.every_epochs = 3
     config.eval.global_batch_size = 16
     return config
