@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from asf_jax.serialization import DictSerializable
+
 
 @dataclasses.dataclass(frozen=True)
-class AudioRecipe:
+class AudioRecipe(DictSerializable):
     """Log-mel settings of the VGG-Sound Slow-Fast recipe (defaults) or one of its variants."""
 
     name: str = "slowfast"
@@ -39,17 +41,6 @@ class AudioRecipe:
     @property
     def frame_rate(self) -> float:
         return self.sample_rate / self.hop_length
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> AudioRecipe:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown audio recipe fields: {sorted(unknown)}")
-        return cls(**values)
 
     def __post_init__(self) -> None:
         expected = 1 + self.window_samples // self.hop_length

@@ -8,7 +8,6 @@ Module names follow the reference's state-dict structure so checkpoint import is
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +15,7 @@ import numpy as np
 from flax import nnx
 
 from asf_jax.models.layers import ConvBN, dense_init, max_pool_3x3
+from asf_jax.serialization import DictSerializable
 
 STAGE_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 FREQ_STRIDES = (1, 2, 2, 2)  # stages 2..5; time is never strided after the stem
@@ -23,7 +23,7 @@ ARCHS = ("slowfast", "slow", "fast")
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(DictSerializable):
     """Architecture of a Slow-Fast, Slow-only or Fast-only auditory ResNet (DESIGN.md)."""
 
     arch: str = "slowfast"
@@ -53,18 +53,6 @@ class ModelConfig:
                 raise ValueError(f"stage_blocks needs 4 positive counts, got {self.stage_blocks}")
         if self.arch == "slowfast" and self.width % self.beta_inv:
             raise ValueError(f"width {self.width} is not divisible by beta_inv {self.beta_inv}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
-        return cls(**values)
-
 
 @dataclasses.dataclass(frozen=True)
 class PathwaySpec:
