@@ -375,9 +375,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path
             load_initial_weights(model, config.train.init_from)
         state = fresh_state()
     state = jax.device_put(state, replicated(mesh))
-    logging.info("Model %s, %d steps (%d per epoch), global batch %d on %d devices.\n%s",
-                 mconfig, total_steps, steps_per_epoch, batch_size, jax.device_count(),
-                 parameter_overview.get_parameter_overview(jax.device_get(state.params)))
+    if jax.process_index() == 0:
+        logging.info("Model %s, %d steps (%d per epoch), global batch %d on %d devices.\n%s",
+                     mconfig, total_steps, steps_per_epoch, batch_size, jax.device_count(),
+                     parameter_overview.get_parameter_overview(jax.device_get(state.params)))
 
     train_step = jax.jit(make_train_step(graphs, tx, schedule, jax.random.key(config.seed),
                                          objective=objective), donate_argnums=0)
