@@ -1,6 +1,6 @@
 """Benchmark the model (inference, train step) and the data path (dataset build, input pipeline).
 
-    python -m scripts.benchmark [--only model|data] [--width 64] [--batch_sizes 8,32] \
+    python -m scripts.benchmark [--only model|data|train] [--width 64] [--batch_sizes 8,32] \
         [--arch slowfast] [--dtype float32|bfloat16] [--repeats 3] [--peak_tflops T] \
         [--build_clips 40] [--json PATH] [--quick]
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import resource
@@ -33,12 +34,19 @@ import optax
 import soundfile
 import threadpoolctl
 from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
 
 from asf_jax.datasets import extract, manual_dir
-from asf_jax.input_pipeline import measure_train_pipeline_throughput
+from asf_jax.input_pipeline import (
+    make_mesh,
+    measure_train_pipeline_throughput,
+    shard_batch,
+    train_loader,
+)
 from asf_jax.models.slowfast import AudioResNet, ModelConfig, abstract_model, create_model
 from asf_jax.optim import sgd_with_decay
 from asf_jax.recipe import get_recipe
+from asf_jax.specaugment import default_specaugment_config
 from asf_jax.steps import ModelGraphs, TrainState, split_variables
 from asf_jax.steps import make_train_step as make_train_step_fn
 
@@ -308,6 +316,39 @@ def benchmark_data(arch: str, build_clips: int, build_workers: list[int],
             "target_pipeline_clips_per_core_s": TARGET_PIPELINE_CLIPS_PER_CORE_S}
 
 
+def benchmark_training(config: ModelConfig, dtype: str, batch_size: int, build_clips: int,
+                       repeats: int) -> dict[str, Any]:
+    """End-to-end training clips/s: the real input pipeline (built dataset, random crops,
+    SpecAugment, sharding onto the mesh) feeding the trainer's jitted step."""
+    from asf_jax.datasets import load_split
+    from asf_jax.datasets.build import build
+
+    build_config = "slow" if config.arch == "slow" else "slowfast"
+    with tempfile.TemporaryDirectory() as manual, tempfile.TemporaryDirectory() as data_dir:
+        write_synthetic_manual_dir(Path(manual), build_clips)
+        build(manual, data_dir, config=build_config, workers=1)
+        split = load_split(data_dir, "train", build_config)
+        config = dataclasses.replace(config, num_classes=len(split.class_names))
+        model = create_model(config, dtype=jnp.bfloat16 if dtype == "bfloat16" else None)
+        step, state = make_train_step(model, sgd_with_decay(0.01))
+        mesh = make_mesh()
+        state = jax.device_put(state, NamedSharding(mesh, PartitionSpec()))
+        loader = train_loader(split.source, split.recipe, global_batch_size=batch_size, seed=0,
+                              specaugment=default_specaugment_config())
+        holder = [state]
+
+        def run() -> jax.Array:
+            holder[0], metrics = step(holder[0], shard_batch(next(loader), mesh))
+            return metrics["loss"]
+
+        times = _time_steps(run, repeats)
+    median = statistics.median(times)
+    print(f"  end-to-end training, batch {batch_size}: {median:.3f} s/step", flush=True)
+    return {"arch": config.arch, "width": config.width, "dtype": dtype, "batch_size": batch_size,
+            "step_s_median": median, "clips_per_s": batch_size / median,
+            "devices": jax.device_count()}
+
+
 # ------------------------------------------------------------------------------------------------
 # Report.
 # ------------------------------------------------------------------------------------------------
@@ -366,6 +407,12 @@ def report(results: dict[str, Any]) -> str:
                   *model_table(results["model"])]
     if "data" in results:
         lines += ["", *data_table(results["data"])]
+    if "train" in results:
+        t = results["train"]
+        lines += ["", "| end-to-end training (input included) | w | dtype | batch | devices | "
+                  "step s (median) | clips/s |", "|---|---|---|---|---|---|---|",
+                  f"| {t['arch']} | {t['width']} | {t['dtype']} | {t['batch_size']} | "
+                  f"{t['devices']} | {t['step_s_median']:.3f} | {t['clips_per_s']:.2f} |"]
     return "\n".join(lines)
 
 
@@ -376,8 +423,9 @@ def report(results: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["model", "data"],
-                        help="run only the model or only the data part (default: both)")
+    parser.add_argument("--only", choices=["model", "data", "train"],
+                        help="run only the model, the data or the end-to-end training part "
+                             "(default: all three)")
     parser.add_argument("--arch", default="slowfast", choices=["slowfast", "slow", "fast"],
                         help="network and its audio recipe (default: slowfast)")
     parser.add_argument("--width", type=int, default=64, help="model width w (default: 64)")
@@ -416,10 +464,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
         jax.config.update("jax_disable_most_optimizations", True)
     results: dict[str, Any] = {"environment": environment(), "quick": args.quick}
+    config = ModelConfig(arch=args.arch, width=args.width,
+                         num_frames=get_recipe(args.arch).num_frames,
+                         stage_blocks=(1, 1, 1, 1) if args.quick else None)
     if args.only in (None, "model"):
-        config = ModelConfig(arch=args.arch, width=args.width,
-                             num_frames=get_recipe(args.arch).num_frames,
-                             stage_blocks=(1, 1, 1, 1) if args.quick else None)
         print(f"model: {config.arch} w={config.width} {args.dtype}", flush=True)
         results["model"] = benchmark_model(config, args.dtype, args.batch_sizes, args.repeats,
                                            args.peak_tflops)
@@ -427,6 +475,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print("data:", flush=True)
         results["data"] = benchmark_data(args.arch, args.build_clips, args.build_workers,
                                          args.pipeline_batches)
+    if args.only in (None, "train"):
+        print("end-to-end training:", flush=True)
+        results["train"] = benchmark_training(config, args.dtype, max(args.batch_sizes),
+                                              args.build_clips, args.repeats)
     return results
 
 

@@ -43,11 +43,13 @@ def test_quick_run_reports_every_number(tmp_path: Path, capsys: pytest.CaptureFi
     assert set(results["data"]) == DATA_FIELDS
     assert [set(b) for b in results["data"]["build"]] == [BUILD_FIELDS]
     assert results["data"]["build"][0]["clips"] == 4
-    values = list(numbers([results["model"], results["data"]]))
+    values = list(numbers([results["model"], results["data"], results["train"]]))
     assert values and all(isinstance(v, int | float) and v > 0 for v in values), values
+    assert results["train"]["batch_size"] == 2 and results["train"]["clips_per_s"] > 0
     table = capsys.readouterr().out
     assert "| train | slowfast | 8 | float32 | 2 |" in table
     assert "| train pipeline, batch 32, SpecAugment |" in table
+    assert "| end-to-end training (input included) |" in table
 
 
 def test_help_explains_every_flag(capsys: pytest.CaptureFixture[str]) -> None:

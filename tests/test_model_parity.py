@@ -8,7 +8,7 @@ import pytest
 from flax import nnx
 
 from asf_jax.classifier import load_classifier
-from asf_jax.models.slowfast import AudioResNet, count_parameters
+from asf_jax.models.slowfast import AudioResNet, abstract_model, count_parameters
 from asf_jax.models.torch_import import (
     load_torch_state,
     model_config_from_cfg,
@@ -33,7 +33,7 @@ def checkpoint():
 
 @pytest.fixture(scope="module")
 def blank_model(checkpoint) -> AudioResNet:
-    return AudioResNet(model_config_from_cfg(checkpoint.cfg), rngs=nnx.Rngs(0))
+    return abstract_model(model_config_from_cfg(checkpoint.cfg))
 
 
 @pytest.fixture
