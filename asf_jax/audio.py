@@ -163,11 +163,6 @@ def view_starts(num_samples: int, recipe: AudioRecipe, num_views: int) -> list[i
     return [int(s) for s in np.linspace(0, last, num_views)]
 
 
-def random_crop_start(num_samples: int, recipe: AudioRecipe, rng: np.random.Generator) -> int:
-    """Start of a random training crop: `int(uniform(0, max(len - clip, 0)))`."""
-    return int(rng.uniform(0, max(num_samples - recipe.clip_samples, 0)))
-
-
 def logmel_views(
     audio: str | os.PathLike | np.ndarray,
     sr: int | None = None,

@@ -63,14 +63,6 @@ class Classifier:
         """Pure (batch, frames, mel) -> (batch, classes) logits; safe inside jit and grad."""
         return nnx.merge(self.graphdef, self.state)(logmel)
 
-    def apply_features(self, logmel: jax.Array) -> list[jax.Array]:
-        """Pure: the stage-5 activations of each pathway (for Grad-CAM)."""
-        return nnx.merge(self.graphdef, self.state).features(logmel)
-
-    def apply_head(self, features: list[jax.Array]) -> jax.Array:
-        """Pure: logits from stage-5 activations."""
-        return nnx.merge(self.graphdef, self.state).classify(features)
-
     def apply_projection(self, logmel: jax.Array) -> jax.Array:
         """Pure (batch, frames, mel) -> (batch, D) LEP projection ê of the logits."""
         return nnx.merge(self.head_graphdef, self.head_state)(self.apply(logmel))
