@@ -123,8 +123,8 @@ def make_train_step(graphs: ModelGraphs, tx: optax.GradientTransformation,
         params = optax.apply_updates(state.params, updates)
         new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
                                   opt_state=opt_state)
-        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
-                   "param_norm": optax.global_norm(params),
+        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads),
+                   "param_norm": optax.tree.norm(params),
                    "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
                    "learning_rate": schedule(state.step)} | terms
         return new_state, metrics

@@ -147,3 +147,16 @@ def test_predict_ranks_any_label_texts(lep_run, baseline_checkpoint, tmp_path, c
     assert predict.main(["--ckpt", str(baseline_checkpoint), "--labels", "rain",
                          str(wav)]) == 2
     assert "Label Embeddings Projection head" in capsys.readouterr().err
+
+
+def test_evaluation_only_of_an_lep_checkpoint_gives_its_held_out_metrics(
+        lep_run, tiny_dataset, tmp_path):
+    workdir, trained = lep_run
+    config = lep_config(tiny_dataset)
+    config.lep.enable = False  # evaluation only reads the head and the table from the checkpoint
+    config.train.enable = False
+    config.eval.checkpoint = str(workdir)
+    results = train.train_and_evaluate(config, tmp_path / "eval")
+    for key in ("top1", "top5", "map", "heldout_top1", "heldout_top5", "heldout_clips",
+                "heldout_chance_top1"):
+        assert results[key] == pytest.approx(trained[key], abs=1e-5), key

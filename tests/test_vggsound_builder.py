@@ -12,7 +12,7 @@ import pytest
 import soundfile
 
 from asf_jax import audio
-from asf_jax.datasets import build, extract, load_split
+from asf_jax.datasets import build, extract, label_index, load_split
 from asf_jax.datasets.manual_dir import ManualDirError
 from asf_jax.recipe import get_recipe
 
@@ -233,6 +233,28 @@ def test_cli_builds_the_dummy_data(tmp_path: Path, capsys: pytest.CaptureFixture
     (tmp_path / "empty").mkdir()
     assert build.main(["--manual_dir", str(tmp_path / "empty"), "--data_dir", str(tmp_path)]) == 2
     assert "is empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("split", ["train", "test", "train[3:10]", "train[25%:75%]"])
+def test_stored_label_index_matches_the_records(tiny_dataset: Path, split: str) -> None:
+    data = load_split(tiny_dataset, split, "slow")
+    scanned = [int(data.source[i]["label"]) for i in range(data.num_examples)]
+    assert len(set(scanned)) > 1  # the record order is not trivially one class
+    np.testing.assert_array_equal(label_index.stored_labels(data.info, split), scanned)
+    np.testing.assert_array_equal(data.labels(), scanned)
+
+
+def test_a_wrong_or_missing_label_index_falls_back_to_reading(
+        tiny_dataset: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data = load_split(tiny_dataset, "train", "slow")
+    scanned = label_index.scan_labels(data.source)
+    index = data.info.metadata[label_index.METADATA_KEY]
+    index["train"] = [(label + 1) % 3 for label in index["train"]]
+    np.testing.assert_array_equal(data.labels(), scanned)
+    assert "disagrees with its records" in caplog.text
+    del index["train"]
+    np.testing.assert_array_equal(data.labels(), scanned)
+    assert "No label index for split 'train'" in caplog.text
 
 
 def test_no_tensorflow_imported() -> None:

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tensorflow_datasets as tfds
 
+from asf_jax.datasets.label_index import scan_labels, split_labels
 from asf_jax.recipe import AudioRecipe
 
 DATASET_NAME = "vggsound"
@@ -28,6 +30,14 @@ class DatasetSplit:
     recipe: AudioRecipe
     num_examples: int
     report: dict[str, Any]
+    info: tfds.core.DatasetInfo | None = None
+    split: str = ""
+
+    def labels(self) -> np.ndarray:
+        """Every record's label, from the index stored at build time when there is one."""
+        if self.info is None:
+            return scan_labels(self.source)
+        return split_labels(self.info, self.split, self.source)
 
 
 def dataset_dir(data_dir: str | os.PathLike, config: str = "slowfast") -> Path:
@@ -62,4 +72,6 @@ def load_split(data_dir: str | os.PathLike, split: str, config: str = "slowfast"
         recipe=AudioRecipe.from_dict(metadata["recipe"]),
         num_examples=len(source),
         report=metadata.get("report") or {},
+        info=builder.info,
+        split=split,
     )

@@ -37,7 +37,7 @@ import tensorflow_datasets as tfds
 import tqdm
 from etils import epath
 
-from asf_jax.datasets import extract, manual_dir
+from asf_jax.datasets import extract, label_index, manual_dir
 from asf_jax.datasets.report import REPORT_FILE, BuildReport
 from asf_jax.recipe import get_recipe
 
@@ -157,7 +157,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             homepage="https://www.robots.ox.ac.uk/~vgg/data/vggsound/",
             citation=_CITATION,
             metadata=BuildMetadata(recipe=recipe.to_dict(), float16=config.float16,
-                                   class_names=names, report=None),
+                                   class_names=names, report=None,
+                                   **{label_index.METADATA_KEY: {}}),
         )
 
     def _generate_splits(self, dl_manager: tfds.download.DownloadManager,
@@ -211,14 +212,18 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _generate_locally(self, split: str, tasks: list[extract.Task]
                           ) -> Iterator[tuple[str, dict[str, Any]]]:
         results = extract.parallel_map(tasks, self._worker_pool())
+        labels_by_key = {}
         for result in tqdm.tqdm(results, total=len(tasks), desc=f"{split} log-mels", unit="clip",
                                 smoothing=0.05):
             if isinstance(result, manual_dir.Skip):
                 self._report.skip(result)
             else:
                 self._report.keep(split, result.example["filename"], result.notes)
+                labels_by_key[result.key] = result.example["label"]
                 yield result.key, result.example
         self.info.metadata["report"] = self._report.to_dict()
+        self.info.metadata[label_index.METADATA_KEY][split] = (
+            label_index.labels_in_record_order(split, labels_by_key))
 
     def _process_pipeline_result(self, pipeline_result: Any) -> None:
         """Copies the Beam workers' skip counters into the report."""
