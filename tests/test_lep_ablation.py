@@ -1,0 +1,43 @@
+"""The LEP ablation script end to end on the tiny dataset: every run, one table over seeds."""
+
+from pathlib import Path
+
+import pytest
+
+from scripts import lep_ablation
+
+TINY = ["--set", "data.config=slow", "--set", "data.read_threads=1",
+        "--set", "train.global_batch_size=4", "--set", "eval.global_batch_size=4",
+        "--set", "train.precise_bn_batches=0"]
+
+
+def test_ablation_trains_every_run_and_prints_one_table(tiny_dataset, tmp_path, capsys):
+    workdir = tmp_path / "ablation"
+    args = ["--data_dir", str(tiny_dataset), "--workdir", str(workdir), "--lams", "0.5",
+            "--seeds", "0,1", "--num_steps", "1", "--held_out", "2", *TINY]
+    lep_ablation.main(args)
+    table = capsys.readouterr().out.strip().splitlines()
+    assert table == (workdir / "ablation.md").read_text().strip().splitlines()
+    assert [row.split(" | ")[0] for row in table[2:]] == ["| baseline", "| LEP λ=0.5"]
+    baseline, lep = (row.split(" | ") for row in table[2:])
+    assert all(" ± " in cell for cell in baseline[1:5] + lep[1:5])  # two seeds: mean ± std
+    assert baseline[5] == "— |" and "(chance 50.0 ± 0.0)" in lep[5]
+    assert sorted(p.name for p in workdir.iterdir()) == [
+        "LEP_lam0.5_seed0", "LEP_lam0.5_seed1", "ablation.md", "baseline_seed0",
+        "baseline_seed1"]
+    # A second call reuses the finished runs instead of training again.
+    lep_ablation.main(args)
+    assert capsys.readouterr().out.strip().splitlines() == table
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("train.global_batch_size=8", ("train.global_batch_size", 8)),
+    ("optim.schedule=cosine", ("optim.schedule", "cosine")),
+    ("model.stage_blocks=(1, 2, 1, 1)", ("model.stage_blocks", (1, 2, 1, 1)))])
+def test_overrides_parse_literals(text, expected):
+    assert lep_ablation.parse_override(text) == expected
+
+
+def test_override_without_a_value_is_an_error():
+    with pytest.raises(Exception, match="KEY=VALUE"):
+        lep_ablation.parse_override("train.global_batch_size")
