@@ -102,14 +102,18 @@ def _shift(recipe: AudioRecipe) -> np.ndarray:
     return np.exp(-2j * np.pi * k * offset / recipe.n_fft).astype(np.complex64)
 
 
-def stft(signal: jax.Array, recipe: AudioRecipe) -> jax.Array:
-    """(batch, samples) -> (batch, bins, frames) complex; equals `audio.stft` per signal."""
+def _frame_spectra(signal: jax.Array, recipe: AudioRecipe) -> jax.Array:
+    """(batch, samples) -> (batch, frames, bins): the STFT without the window-offset phase."""
     pad = recipe.n_fft // 2
     num_frames = 1 + signal.shape[-1] // recipe.hop_length
     padded = jnp.pad(signal, ((0, 0), (pad, pad)))
     frames = padded[:, _frame_index(num_frames, recipe)] * _window(recipe)  # (batch, frames, win)
-    spectrum = jnp.fft.rfft(frames, n=recipe.n_fft) * _shift(recipe)
-    return spectrum.transpose(0, 2, 1)
+    return jnp.fft.rfft(frames, n=recipe.n_fft)
+
+
+def stft(signal: jax.Array, recipe: AudioRecipe) -> jax.Array:
+    """(batch, samples) -> (batch, bins, frames) complex; equals `audio.stft` per signal."""
+    return (_frame_spectra(signal, recipe) * _shift(recipe)).transpose(0, 2, 1)
 
 
 def _overlap_add(frames: jax.Array, length: int, recipe: AudioRecipe) -> jax.Array:
@@ -133,14 +137,22 @@ def _overlap_add(frames: jax.Array, length: int, recipe: AudioRecipe) -> jax.Arr
     return flat[:, start:start + length]
 
 
+def _from_frame_spectra(spectra: jax.Array, length: int, recipe: AudioRecipe) -> jax.Array:
+    """Inverse of `_frame_spectra`: (batch, frames, bins) -> (batch, length), windowed OLA."""
+    window = jnp.asarray(_window(recipe))
+    frames = jnp.fft.irfft(spectra, n=recipe.n_fft)[..., :recipe.win_length]
+    signal = _overlap_add(frames * window, length, recipe)
+    with jax.ensure_compile_time_eval():  # a constant: the summed squared windows
+        norm = _overlap_add(jnp.broadcast_to(window ** 2, (1, spectra.shape[1], len(window))),
+                            length, recipe)
+        norm = jnp.where(norm > 1e-8, norm, 1.0)
+    return signal / norm
+
+
 def istft(spectrum: jax.Array, length: int, recipe: AudioRecipe) -> jax.Array:
     """(batch, bins, frames) -> (batch, length): windowed overlap-add, like `librosa.istft`."""
-    window = jnp.asarray(_window(recipe))
-    frames = jnp.fft.irfft(spectrum.transpose(0, 2, 1) * np.conj(_shift(recipe)), n=recipe.n_fft)
-    signal = _overlap_add(frames[..., :recipe.win_length] * window, length, recipe)
-    norm = _overlap_add(jnp.broadcast_to(window ** 2, (1,) + frames.shape[1:2] + window.shape),
-                        length, recipe)
-    return signal / jnp.where(norm > 1e-8, norm, 1.0)
+    return _from_frame_spectra(spectrum.transpose(0, 2, 1) * np.conj(_shift(recipe)), length,
+                               recipe)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -167,18 +179,23 @@ def mel_to_magnitude(mel: jax.Array, recipe: AudioRecipe) -> jax.Array:
 @functools.partial(jax.jit, static_argnames=("length", "recipe", "n_iter", "momentum"))
 def _griffin_lim(magnitude: jax.Array, key: jax.Array, *, length: int, recipe: AudioRecipe,
                  n_iter: int, momentum: float) -> jax.Array:
-    """Fast Griffin-Lim (librosa's momentum form) on a batch of (bins, frames) magnitudes."""
+    """Fast Griffin-Lim (librosa's momentum form) on a batch of (bins, frames) magnitudes.
+
+    The loop runs on (frames, bins) spectra without the window-offset phase factor: it has unit
+    modulus and cancels between the inverse and the forward transform, and the start is random.
+    """
+    magnitude = magnitude.transpose(0, 2, 1)
     phase = jax.random.uniform(key, magnitude.shape) * 2 * jnp.pi
     angles = jnp.exp(1j * phase).astype(jnp.complex64)
 
     def step(_, carry):
         angles, previous = carry
-        rebuilt = stft(istft(magnitude * angles, length, recipe), recipe)
+        rebuilt = _frame_spectra(_from_frame_spectra(magnitude * angles, length, recipe), recipe)
         angles = rebuilt - (momentum / (1 + momentum)) * previous
         return angles / (jnp.abs(angles) + 1e-16), rebuilt
 
     angles, _ = jax.lax.fori_loop(0, n_iter, step, (angles, jnp.zeros_like(angles)))
-    return istft(magnitude * angles, length, recipe)
+    return _from_frame_spectra(magnitude * angles, length, recipe)
 
 
 @functools.partial(jax.jit, static_argnames=("recipe",))

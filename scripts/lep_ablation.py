@@ -18,6 +18,7 @@ import ast
 import importlib
 import json
 import logging
+import sys
 from pathlib import Path
 
 import ml_collections
@@ -26,10 +27,21 @@ import numpy as np
 from asf_jax.train import train_and_evaluate
 
 
+def load_config(path: str) -> ml_collections.ConfigDict:
+    """`get_config()` of a config file such as configs/demo.py, run from anywhere."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"no config file {path}")
+    # Configs import each other as `configs.<name>`: their package's parent must be importable.
+    if str(path.parent.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent.parent))
+    return importlib.import_module(f"{path.parent.name}.{path.stem}").get_config()
+
+
 def run_config(args: argparse.Namespace, lam: float | None, seed: int
                ) -> ml_collections.ConfigDict:
     """The shared config; `lam=None` is the baseline (no LEP head)."""
-    config = importlib.import_module(f"configs.{Path(args.config).stem}").get_config()
+    config = load_config(args.config)
     config.seed = seed
     config.data.data_dir = args.data_dir
     config.data.config = args.data_config
@@ -93,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data_dir", required=True, help="built dataset (asf_jax.datasets.build)")
     parser.add_argument("--workdir", required=True, help="one sub-directory per run")
-    parser.add_argument("--config", default="configs/demo.py", help="a config in configs/")
+    parser.add_argument("--config", default="configs/demo.py",
+                        help="config file (a get_config() module)")
     parser.add_argument("--data_config", default="slowfast", help="builder config of the data")
     parser.add_argument("--lams", default="0.25,0.5,0.75", help="comma-separated λ values")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; every run per seed")

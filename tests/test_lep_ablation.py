@@ -1,5 +1,7 @@
 """The LEP ablation script end to end on the tiny dataset: every run, one table over seeds."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,15 @@ def test_overrides_parse_literals(text, expected):
 def test_override_without_a_value_is_an_error():
     with pytest.raises(Exception, match="KEY=VALUE"):
         lep_ablation.parse_override("train.global_batch_size")
+
+
+def test_config_files_load_from_any_directory(tmp_path):
+    """Run as `python scripts/lep_ablation.py`, `configs` is not on the path until loaded."""
+    scripts = Path(lep_ablation.__file__).parent
+    config = scripts.parent / "configs" / "demo_lep.py"
+    code = (f"import sys; sys.path[0] = {str(scripts)!r}; import lep_ablation; "
+            f"print(lep_ablation.load_config({str(config)!r}).lep.enable)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from asf_jax.models.conv import conv_general_dilated
+
 # He-normal with fan_out, untruncated: PyTorch's kaiming_normal_(mode="fan_out").
 conv_init = jax.nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 dense_init = jax.nn.initializers.normal(stddev=0.01)
@@ -57,7 +59,8 @@ class ConvBN(nnx.Module):
                  dtype: jnp.dtype | None = None, rngs: nnx.Rngs):
         padding = tuple((k // 2, k // 2) for k in kernel)
         self.conv = nnx.Conv(in_features, out_features, kernel, strides=strides, padding=padding,
-                             use_bias=False, kernel_init=conv_init, dtype=dtype, rngs=rngs)
+                             use_bias=False, kernel_init=conv_init, dtype=dtype, rngs=rngs,
+                             conv_general_dilated=conv_general_dilated)
         self.bn = BatchNorm(out_features, zero_init=zero_init_bn)
         self.relu = relu
 

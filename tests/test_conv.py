@@ -1,0 +1,44 @@
+"""The CPU convolution with a GEMM kernel gradient equals XLA's convolution and its gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from asf_jax.models.conv import conv_general_dilated
+
+NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+@pytest.mark.parametrize("kernel_hw, strides", [
+    ((1, 3), (1, 1)), ((1, 3), (1, 2)), ((1, 1), (1, 2)), ((3, 1), (1, 1)), ((5, 1), (1, 1)),
+    ((7, 7), (2, 2)), ((5, 7), (2, 2)), ((4, 3), (3, 2))])
+def test_value_and_both_gradients_match_xla(kernel_hw, strides):
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((2, 17, 12, 3)), jnp.float32)
+    kernel = jnp.asarray(rng.standard_normal(kernel_hw + (3, 5)), jnp.float32)
+    padding = tuple((k // 2, k // 2) for k in kernel_hw)
+
+    def loss(conv, x, kernel):
+        out = conv(x, kernel, strides, padding, dimension_numbers=NHWC)
+        return jnp.sum(jnp.sin(out))  # a cotangent that differs at every output position
+
+    ours = jax.jit(jax.value_and_grad(lambda x, k: loss(conv_general_dilated, x, k), (0, 1)))
+    xla = jax.jit(jax.value_and_grad(lambda x, k: loss(lax.conv_general_dilated, x, k), (0, 1)))
+    (value, (dx, dk)), (ref_value, (ref_dx, ref_dk)) = ours(x, kernel), xla(x, kernel)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-6)
+    np.testing.assert_allclose(dx, ref_dx, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dk, ref_dk, rtol=1e-5, atol=1e-4)
+
+
+def test_other_convolutions_are_left_to_xla():
+    """String padding and dilation take lax's own path (and still give the same values)."""
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.standard_normal((1, 9, 9, 2)), jnp.float32)
+    kernel = jnp.asarray(rng.standard_normal((3, 3, 2, 4)), jnp.float32)
+    for kwargs in ({"padding": "SAME"},
+                   {"padding": ((2, 2), (2, 2)), "rhs_dilation": (2, 2)}):
+        ours = conv_general_dilated(x, kernel, (1, 1), dimension_numbers=NHWC, **kwargs)
+        ref = lax.conv_general_dilated(x, kernel, (1, 1), dimension_numbers=NHWC, **kwargs)
+        np.testing.assert_array_equal(ours, ref)
