@@ -70,38 +70,60 @@ def _target_score(logits: jax.Array, targets: jax.Array, score: str) -> jax.Arra
     return values[:, targets].sum(axis=-1)
 
 
-def _gradcam(model: nnx.Module, x: jax.Array, targets: jax.Array, score: str) -> jax.Array:
-    """Grad-CAM per pathway, linearly upsampled to (batch, frames, mel), max-normalised, mean."""
-    features = model.features(x)  # per pathway (batch, time, freq, channels)
-    grads = jax.grad(lambda f: _target_score(model.classify(f), targets, score).sum())(features)
+def _score_cotangent(logits: jax.Array, targets: jax.Array, score: str) -> jax.Array:
+    """d(summed target score)/d(logits): what a vector-Jacobian product of the logits takes."""
+    return jax.grad(lambda v: _target_score(v, targets, score).sum())(logits)
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "config", "top_k"))
+def window_saliency(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array,
+                    targets: jax.Array | None, key: jax.Array, floor: float,
+                    config: SaliencyConfig, top_k: int = 1
+                    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(batch, frames, mel) log-mel windows -> (saliency (batch, frames, mel) >= 0, the mean
+    probabilities (classes,) over the windows, targets (k,)).
+
+    With `targets=None` the `top_k` most probable classes are explained, chosen from the same
+    forward pass the gradient reuses (`jax.vjp`): one forward and one backward per window.
+    """
+    model = nnx.merge(graphdef, state)
+    if config.method == "gradcam":  # the gradient w.r.t. each pathway's stage-5 features
+        features = model.features(x)  # per pathway (batch, time, freq, channels)
+        logits, backward = jax.vjp(model.classify, features)
+    else:
+        logits, backward = jax.vjp(model, x)
+    probabilities = jax.nn.softmax(logits, axis=-1).mean(axis=0)
+    if targets is None:
+        targets = jax.lax.top_k(probabilities, top_k)[1]
+    cotangent = _score_cotangent(logits, targets, config.score)
+    if config.method == "gradcam":
+        return _gradcam(features, backward(cotangent)[0], x.shape), probabilities, targets
+    if config.method in ("grad", "gradxinput"):
+        grad = backward(cotangent)[0]
+        saliency = jnp.abs(grad) if config.method == "grad" else jax.nn.relu(grad * (x - floor))
+        return saliency, probabilities, targets
+    grad = jax.grad(lambda v: _target_score(model(v), targets, config.score).sum())
+    if config.method == "smoothgrad":
+        spread = config.noise * (x.max(axis=(1, 2)) - x.min(axis=(1, 2)))[:, None, None]
+        noise = jax.random.normal(key, (config.samples,) + x.shape)
+        saliency = jnp.abs(jax.lax.map(lambda n: grad(x + spread * n), noise).mean(axis=0))
+        return saliency, probabilities, targets
+    alphas = (jnp.arange(config.samples) + 0.5) / config.samples  # integrated gradients, midpoints
+    path_grads = jax.lax.map(lambda a: grad(floor + a * (x - floor)), alphas)
+    return jax.nn.relu(path_grads.mean(axis=0) * (x - floor)), probabilities, targets
+
+
+def _gradcam(features: tuple[jax.Array, ...], grads: tuple[jax.Array, ...],
+             shape: tuple[int, ...]) -> jax.Array:
+    """Grad-CAM per pathway, linearly upsampled to `shape` (batch, frames, mel), max-normalised,
+    averaged over the pathways."""
     maps = []
     for activation, grad in zip(features, grads, strict=True):
         weights = grad.mean(axis=(1, 2), keepdims=True)  # (batch, 1, 1, channels)
         cam = jax.nn.relu((weights * activation).sum(axis=-1))  # (batch, time, freq)
-        cam = jax.image.resize(cam, x.shape, "linear")
+        cam = jax.image.resize(cam, shape, "linear")
         maps.append(cam / (cam.max(axis=(1, 2), keepdims=True) + 1e-12))
     return sum(maps) / len(maps)
-
-
-@functools.partial(jax.jit, static_argnames=("graphdef", "config"))
-def window_saliency(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array, targets: jax.Array,
-                    key: jax.Array, floor: float, config: SaliencyConfig) -> jax.Array:
-    """(batch, frames, mel) log-mel windows -> (batch, frames, mel) non-negative saliency."""
-    model = nnx.merge(graphdef, state)
-    if config.method == "gradcam":
-        return _gradcam(model, x, targets, config.score)
-    grad = jax.grad(lambda v: _target_score(model(v), targets, config.score).sum())
-    if config.method == "grad":
-        return jnp.abs(grad(x))
-    if config.method == "gradxinput":
-        return jax.nn.relu(grad(x) * (x - floor))
-    if config.method == "smoothgrad":
-        spread = config.noise * (x.max(axis=(1, 2)) - x.min(axis=(1, 2)))[:, None, None]
-        noise = jax.random.normal(key, (config.samples,) + x.shape)
-        return jnp.abs(jax.lax.map(lambda n: grad(x + spread * n), noise).mean(axis=0))
-    alphas = (jnp.arange(config.samples) + 0.5) / config.samples  # integrated gradients, midpoints
-    path_grads = jax.lax.map(lambda a: grad(floor + a * (x - floor)), alphas)
-    return jax.nn.relu(path_grads.mean(axis=0) * (x - floor))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -136,7 +158,8 @@ def stitch(values: np.ndarray, starts: np.ndarray, num_frames: int) -> np.ndarra
     return (total / norm[:, None])[:num_frames].astype(np.float32)
 
 
-def resolve_targets(class_names: list[str], probabilities: np.ndarray, target: str | int | None,
+def resolve_targets(class_names: list[str], probabilities: np.ndarray | None,
+                    target: str | int | None,
                     top_k: int = 1) -> tuple[int, ...]:
     """A class index or name (case-insensitive), else the `top_k` most probable classes."""
     if target is None:
@@ -161,19 +184,27 @@ def explain_logmel(classifier: Classifier, logmel: np.ndarray, target: str | int
     window = classifier.config.num_frames
     starts = window_starts(len(logmel), window, round(window * config.window_hop))
     x = windows(logmel, starts, window)  # (windows, window, mel)
-    probabilities = classifier.probabilities(x).mean(axis=0)
-    targets = resolve_targets(classifier.class_names, probabilities, target, top_k)
+    targets = None
+    if target is not None:
+        targets = resolve_targets(classifier.class_names, None, target)
+    elif len(x) > classifier.max_batch:  # the top classes need every chunk's scores first
+        targets = resolve_targets(classifier.class_names,
+                                  classifier.probabilities(x).mean(axis=0), None, top_k)
     floor = float(np.log(classifier.recipe.log_offset))
-    values = []
+    values, chunk_probabilities = [], []
     for start in range(0, len(x), classifier.max_batch):
         chunk = x[start:start + classifier.max_batch]
-        padded = min(classifier.max_batch, 1 << (len(chunk) - 1).bit_length())  # few shapes
-        chunk = np.concatenate([chunk, np.repeat(chunk[-1:], padded - len(chunk), axis=0)])
-        values.append(np.asarray(window_saliency(
-            classifier.graphdef, classifier.state, jnp.asarray(chunk), jnp.asarray(targets),
-            jax.random.fold_in(jax.random.key(seed), start), floor, config))[:len(x) - start])
+        saliency, probabilities, chosen = window_saliency(
+            classifier.graphdef, classifier.state, jnp.asarray(chunk),
+            None if targets is None else jnp.asarray(targets),
+            jax.random.fold_in(jax.random.key(seed), start), floor, config,
+            min(top_k, len(classifier.class_names)))
+        values.append(np.asarray(saliency))
+        chunk_probabilities.append(np.asarray(probabilities) * len(chunk))
+        targets = targets or tuple(int(t) for t in np.asarray(chosen))
     saliency = stitch(np.concatenate(values), starts, len(logmel))
-    return Saliency(np.asarray(logmel, np.float32), saliency, targets, probabilities, starts)
+    return Saliency(np.asarray(logmel, np.float32), saliency, targets,
+                    (np.sum(chunk_probabilities, axis=0) / len(x)).astype(np.float32), starts)
 
 
 def explain_audio(classifier: Classifier, samples: np.ndarray, target: str | int | None = None,

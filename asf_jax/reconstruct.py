@@ -66,17 +66,29 @@ def linear_mask(mask: np.ndarray, recipe: AudioRecipe) -> np.ndarray:
     return mel_to_linear_weights(recipe) @ np.asarray(mask, np.float32).T
 
 
-def phase_preserving(samples: np.ndarray, mask: np.ndarray, recipe: AudioRecipe) -> Reconstruction:
-    """Mask the original STFT (mask on the log-mel grid of the whole signal) and invert it."""
+def phase_preserving_audio(samples: np.ndarray, masks: np.ndarray, recipe: AudioRecipe
+                           ) -> np.ndarray:
+    """(n, frames, mel) masks on the log-mel grid of the whole signal -> (n, samples) audio: the
+    original STFT under each mask, inverted with the original phase (one STFT for all masks)."""
     spectrum = audio.stft(samples, recipe)  # (bins, frames)
-    if spectrum.shape[1] != len(mask):
-        raise ValueError(f"mask has {len(mask)} frames, the audio {spectrum.shape[1]}")
-    gain = linear_mask(mask, recipe)
+    if spectrum.shape[1] != masks.shape[1]:
+        raise ValueError(f"mask has {masks.shape[1]} frames, the audio {spectrum.shape[1]}")
     invert = functools.partial(librosa.istft, hop_length=recipe.hop_length,
                                win_length=recipe.win_length, n_fft=recipe.n_fft, window="hann",
                                center=True, length=len(samples))
-    return Reconstruction(invert(spectrum * gain).astype(np.float32),
-                          invert(spectrum * (1 - gain)).astype(np.float32), "phase")
+    return np.stack([invert(spectrum * linear_mask(mask, recipe)) for mask in masks]
+                    ).astype(np.float32)
+
+
+def phase_preserving(samples: np.ndarray, mask: np.ndarray, recipe: AudioRecipe) -> Reconstruction:
+    """The salient audio under `mask` and its complement, with the original phase."""
+    salient, complement = phase_preserving_audio(samples, _with_complement(mask), recipe)
+    return Reconstruction(salient, complement, "phase")
+
+
+def _with_complement(mask: np.ndarray) -> np.ndarray:
+    mask = np.asarray(mask, np.float32)
+    return np.stack([mask, 1 - mask])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -217,20 +229,30 @@ def griffin_lim(logmel: np.ndarray, masks: np.ndarray, recipe: AudioRecipe, leng
 def from_logmel(logmel: np.ndarray, mask: np.ndarray, recipe: AudioRecipe, length: int,
                 n_iter: int = 32) -> Reconstruction:
     """Griffin-Lim of the masked log-mel and of its complement (one batched run)."""
-    mask = np.asarray(mask, np.float32)
-    salient, complement = griffin_lim(logmel, np.stack([mask, 1 - mask]), recipe, length, n_iter)
+    salient, complement = griffin_lim(logmel, _with_complement(mask), recipe, length, n_iter)
     return Reconstruction(salient, complement, "griffinlim")
+
+
+def masked_audio(logmel: np.ndarray, masks: np.ndarray, recipe: AudioRecipe,
+                 samples: np.ndarray | None = None, length: int | None = None,
+                 n_iter: int = 32) -> tuple[np.ndarray, str]:
+    """(n, frames, mel) masks -> ((n, samples) audio, method): phase-preserving when the original
+    samples are given, else Griffin-Lim of all masks in one batch (`length` defaults to the
+    log-mel's)."""
+    if samples is not None:
+        return phase_preserving_audio(samples, np.asarray(masks, np.float32), recipe), "phase"
+    if length is None:
+        length = (len(logmel) - 1) * recipe.hop_length
+    return griffin_lim(logmel, masks, recipe, length, n_iter), "griffinlim"
 
 
 def reconstruct(logmel: np.ndarray, mask: np.ndarray, recipe: AudioRecipe,
                 samples: np.ndarray | None = None, length: int | None = None,
                 n_iter: int = 32) -> Reconstruction:
-    """Phase-preserving when the original samples are given, else Griffin-Lim (needs `length`)."""
-    if samples is not None:
-        return phase_preserving(samples, mask, recipe)
-    if length is None:
-        length = (len(logmel) - 1) * recipe.hop_length
-    return from_logmel(logmel, mask, recipe, length, n_iter)
+    """The salient audio under `mask` and its complement (see `masked_audio`)."""
+    (salient, complement), method = masked_audio(logmel, _with_complement(mask), recipe,
+                                                 samples, length, n_iter)
+    return Reconstruction(salient, complement, method)
 
 
 def spectral_convergence(samples: np.ndarray, reference: np.ndarray, recipe: AudioRecipe

@@ -164,13 +164,16 @@ def split_items(args: argparse.Namespace, recipe: AudioRecipe) -> Iterator[Item]
 # ------------------------------------------------------------------------------------------------
 
 
-def reconstruct_item(item: Item, mask: np.ndarray, recipe: AudioRecipe, mode: str, n_iter: int
-                     ) -> reconstruct.Reconstruction:
+def reconstruct_item(item: Item, masks: dict[str, np.ndarray], recipe: AudioRecipe, mode: str,
+                     n_iter: int) -> tuple[dict[str, np.ndarray], str]:
+    """Each mask's audio (one batch) and the method: phase-preserving unless told otherwise."""
     samples = item.samples if mode != "griffinlim" else None
     if mode == "phase" and samples is None:
         raise ValueError(f"{item.name}: phase-preserving reconstruction needs the audio")
     length = len(item.samples) if item.samples is not None else None
-    return reconstruct.reconstruct(item.logmel, mask, recipe, samples, length, n_iter)
+    audios, method = reconstruct.masked_audio(item.logmel, np.stack(list(masks.values())), recipe,
+                                              samples, length, n_iter)
+    return dict(zip(masks, audios, strict=True)), method
 
 
 def explain_item(classifier: Classifier, item: Item, args: argparse.Namespace, out: Path,
@@ -181,19 +184,16 @@ def explain_item(classifier: Classifier, item: Item, args: argparse.Namespace, o
     explained = explain.explain_logmel(classifier, item.logmel, args.target, args.top_k, config,
                                        args.seed)
     mask = explain.make_mask(explained.saliency, mask_spec(args))
-    rng = np.random.default_rng(args.seed)
-    masks = {"salient": mask, "random": explain.random_mask(mask, rng)}
-    recs = {name: reconstruct_item(item, m, recipe, args.reconstruction, args.n_iter)
-            for name, m in masks.items()}
-    audios = {"salient": recs["salient"].salient, "complement": recs["salient"].complement,
-              "random": recs["random"].salient}
+    masks = {"salient": mask, "complement": 1 - mask,
+             "random": explain.random_mask(mask, np.random.default_rng(args.seed))}
+    if item.samples is None:  # stored log-mels only: the original is heard through Griffin-Lim
+        masks["original"] = np.ones_like(mask)
+    audios, method = reconstruct_item(item, masks, recipe, args.reconstruction, args.n_iter)
     if item.samples is not None:
         reference = float(classifier.predict(item.samples)[list(explained.targets)].sum())
         audios["original"] = item.samples
     else:
         reference = float(explained.probabilities[list(explained.targets)].sum())
-        audios["original"] = reconstruct_item(item, np.ones_like(mask), recipe, "griffinlim",
-                                              args.n_iter).salient
     out.mkdir(parents=True, exist_ok=True)
     for name in WAVS:
         soundfile.write(out / f"{name}.wav", np.clip(audios[name], -1, 1), recipe.sample_rate,
@@ -204,7 +204,7 @@ def explain_item(classifier: Classifier, item: Item, args: argparse.Namespace, o
         "target_probability": reference,
         "top5": {classifier.class_names[i]: float(explained.probabilities[i])
                  for i in np.argsort(-explained.probabilities)[:5]},
-        "seconds": len(item.logmel) / recipe.frame_rate, "reconstruction": recs["salient"].method,
+        "seconds": len(item.logmel) / recipe.frame_rate, "reconstruction": method,
         "mask": {"threshold": args.threshold, "binary": not args.soft, "smooth": list(args.smooth),
                  "area": float((mask > 0).mean())},
         "kept": explain.kept_probability(classifier, reference, {

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="any other config field for every run, e.g. "
                              "--set train.global_batch_size=8 (repeatable)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
     runs: dict[str, float | None] = {"baseline": None} | {
         f"LEP λ={lam}": float(lam) for lam in args.lams.split(",")}
     seeds = [int(seed) for seed in args.seeds.split(",")]

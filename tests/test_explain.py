@@ -94,7 +94,7 @@ def saliency(classifier: Classifier, x: np.ndarray, method: str, score: str = "l
     config = explain.SaliencyConfig(method, score, **options)
     return np.asarray(explain.window_saliency(
         classifier.graphdef, classifier.state, jnp.asarray(x), jnp.asarray([1]),
-        jax.random.key(0), float(np.log(TINY.log_offset)), config))
+        jax.random.key(0), float(np.log(TINY.log_offset)), config)[0])
 
 
 def test_gradient_matches_finite_differences(tiny_slowfast):
@@ -137,6 +137,26 @@ def test_whole_recording_is_stitched_from_windows(tiny_slowfast):
     explained = explain.explain_logmel(tiny_slowfast, logmel, target="b")
     assert explained.saliency.shape == logmel.shape and explained.targets == (1,)
     assert explain.explain_logmel(tiny_slowfast, logmel[:20], top_k=2).saliency.shape == (20, 128)
+
+
+@pytest.mark.parametrize("method", ["grad", "gradcam", "smoothgrad"])
+def test_targets_chosen_in_the_saliency_pass_and_in_chunks_agree(tiny_slowfast, method):
+    """The fused pass picks the classes a separate forward pass would, and a recording longer
+    than one batch of windows (targets chosen first, then chunk by chunk) gives the same map."""
+    logmel = (-6 + np.random.default_rng(3).normal(size=(120, 128))).astype(np.float32)
+    config = explain.SaliencyConfig(method, samples=2)
+    whole = explain.explain_logmel(tiny_slowfast, logmel, top_k=2, config=config)
+    x = explain.windows(logmel, whole.window_starts, 32)
+    probabilities = tiny_slowfast.probabilities(x).mean(axis=0)
+    assert whole.targets == explain.resolve_targets(["a", "b", "c"], probabilities, None, 2)
+    np.testing.assert_allclose(whole.probabilities, probabilities, rtol=1e-5, atol=1e-7)
+    chunked_classifier = Classifier(tiny_slowfast.model, TINY, ["a", "b", "c"], max_batch=2)
+    assert len(x) > 2
+    chunked = explain.explain_logmel(chunked_classifier, logmel, top_k=2, config=config)
+    assert chunked.targets == whole.targets
+    np.testing.assert_allclose(chunked.probabilities, whole.probabilities, rtol=1e-5, atol=1e-7)
+    if method != "smoothgrad":  # its noise is drawn per chunk
+        np.testing.assert_allclose(chunked.saliency, whole.saliency, rtol=1e-4, atol=1e-9)
 
 
 def test_targets_by_name_index_or_rank():
