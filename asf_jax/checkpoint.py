@@ -89,7 +89,7 @@ _STEP_DIR = re.compile(r"^\d+$")
 
 def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
     """A checkpoint directory, or the newest step below a CheckpointManager directory/workdir."""
-    path = Path(path)
+    path = Path(path).expanduser().absolute()  # orbax refuses relative paths
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint")
     if (path / META_ITEM).is_dir():

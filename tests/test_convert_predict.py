@@ -74,6 +74,13 @@ def test_converted_checkpoint_gives_identical_logits(original, converted):
     assert converted.source == f"converted from {FIXTURE.resolve()}"
 
 
+def test_checkpoint_loads_from_a_relative_path(converted_dir, converted, monkeypatch):
+    monkeypatch.chdir(converted_dir.parent)
+    relative = load_classifier(converted_dir.name)
+    inputs = np.load(DATA / "slowfast_vgg_w8_io.npz")["input_pathway1"][:, 0]
+    np.testing.assert_array_equal(relative.logits(inputs), converted.logits(inputs))
+
+
 def test_summary_notes_the_assumed_class_order(original, converted_dir):
     text = convert.summary(original, converted_dir, None)
     assert "slowfast, depth 50, width 8, 309 classes, 501,756 parameters" in text
