@@ -1,10 +1,14 @@
 """Saliency, masks and faithfulness, and the explain script end to end on a tiny trained model."""
 
 import json
+import shutil
+import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import matplotlib.image
 import numpy as np
 import optax
 import pytest
@@ -21,6 +25,7 @@ from scripts import explain as explain_script
 TINY = AudioRecipe(name="tiny", clip_seconds=1.28, num_frames=128)
 CLASSES = ["tone", "noise"]
 SR = TINY.sample_rate
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -256,17 +261,24 @@ def test_cli_help_names_every_flag(capsys):
         assert flag in text
 
 
-def test_cli_explains_files_of_any_rate_and_channels(trained, tmp_path):
+@pytest.fixture(scope="module")
+def explained_files(trained, tmp_path_factory) -> tuple[Path, list[dict]]:
+    """The CLI on an 8 kHz stereo file and a 7-s 44.1 kHz one: (output dir, summaries)."""
+    folder = tmp_path_factory.mktemp("explain_cli")
     rng = np.random.default_rng(7)
     stereo = np.stack([synthetic_clip(0, rng, 3.0, 8000), synthetic_clip(0, rng, 3.0, 8000)], 1)
-    soundfile.write(tmp_path / "stereo8k.wav", stereo, 8000)
-    soundfile.write(tmp_path / "long44k.wav", synthetic_clip(1, rng, 7.0, 44100), 44100)
-    out = tmp_path / "out"
+    soundfile.write(folder / "stereo8k.wav", stereo, 8000)
+    soundfile.write(folder / "long44k.wav", synthetic_clip(1, rng, 7.0, 44100), 44100)
+    out = folder / "out"
     args = explain_script.parse_args([
-        "--ckpt", "unused", "--audio", str(tmp_path / "stereo8k.wav"),
-        str(tmp_path / "long44k.wav"), "--out", str(out), "--threshold", "top:15",
+        "--ckpt", "unused", "--audio", str(folder / "stereo8k.wav"),
+        str(folder / "long44k.wav"), "--out", str(out), "--threshold", "top:15",
         "--curve_steps", "3"])
-    summaries = explain_script.run(args, trained)
+    return out, explain_script.run(args, trained)
+
+
+def test_cli_explains_files_of_any_rate_and_channels(explained_files):
+    out, summaries = explained_files
     assert [s["name"] for s in summaries] == ["stereo8k", "long44k"]
     for summary, seconds in zip(summaries, (3.0, 7.0), strict=True):
         folder = out / summary["name"]
@@ -284,6 +296,20 @@ def test_cli_explains_files_of_any_rate_and_channels(trained, tmp_path):
     assert len(checker.links) == 2 * (3 + 3)  # per clip: 3 players, figure link + image, JSON
     for link in checker.links:
         assert (out / link).is_file(), link
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium (CI installs it with apt-get)")
+def test_index_page_renders_its_figures_in_headless_chromium(explained_files, tmp_path):
+    out, _ = explained_files
+    shot = tmp_path / "index.png"
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--screenshot={shot}", "--window-size=1400,1400",
+                    (out / "index.html").as_uri()], check=True, capture_output=True, timeout=120)
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    assert pixels.shape[:2] == (1400, 1400)
+    # The figures' colour maps are saturated; a page of text and broken-image icons is not.
+    saturation = pixels.max(axis=-1) - pixels.min(axis=-1)
+    assert (saturation > 0.3).mean() > 0.05
 
 
 def test_cli_griffin_lim_and_method_table(trained, tmp_path):
