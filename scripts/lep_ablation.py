@@ -90,7 +90,8 @@ def table_row(name: str, seeds: list[dict[str, float]]) -> str:
 
     held_out = "—"
     if "heldout_top1" in seeds[0]:
-        held_out = f"{cell('heldout_top1', 100, 1)} (chance {cell('heldout_chance_top1', 100, 1)})"
+        chance = 100 * np.mean([results["heldout_chance_top1"] for results in seeds])
+        held_out = f"{cell('heldout_top1', 100, 1)} (chance {chance:.1f})"
     return (f"| {name} | {cell('top1', 100, 1)} | {cell('top5', 100, 1)} | {cell('map')} | "
             f"{cell('dprime')} | {held_out} |")
 
