@@ -42,3 +42,20 @@ def test_other_convolutions_are_left_to_xla():
         ours = conv_general_dilated(x, kernel, (1, 1), dimension_numbers=NHWC, **kwargs)
         ref = lax.conv_general_dilated(x, kernel, (1, 1), dimension_numbers=NHWC, **kwargs)
         np.testing.assert_array_equal(ours, ref)
+
+
+def test_bfloat16_kernel_gradient_accumulates_in_float32():
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.standard_normal((4, 64, 32, 16)), jnp.bfloat16)
+    kernel = jnp.asarray(rng.standard_normal((3, 1, 16, 8)), jnp.bfloat16)
+
+    def kernel_grad(conv, x, kernel):
+        return jax.grad(lambda k: jnp.sum(conv(x, k, (1, 1), ((1, 1), (0, 0)),
+                                               dimension_numbers=NHWC).astype(jnp.float32)
+                                          ** 2))(kernel)
+
+    ours = kernel_grad(conv_general_dilated, x, kernel)
+    exact = kernel_grad(lax.conv_general_dilated, x.astype(jnp.float32), kernel.astype(jnp.float32))
+    assert ours.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(ours, np.float32), exact, rtol=2e-2,
+                               atol=2e-2 * float(jnp.abs(exact).max()))

@@ -80,4 +80,5 @@ def kernel_gradient(x: jax.Array, grad: jax.Array, kernel: jax.Array, strides: t
     sh, sw = strides
     patches = jnp.stack([padded[:, i:i + sh * (out_h - 1) + 1:sh, j:j + sw * (out_w - 1) + 1:sw]
                          for i in range(kh) for j in range(kw)], axis=3)  # (b, h, w, taps, in)
-    return jnp.einsum("bhwti,bhwo->tio", patches, grad).reshape(kernel.shape).astype(kernel.dtype)
+    gradient = jnp.einsum("bhwti,bhwo->tio", patches, grad, preferred_element_type=jnp.float32)
+    return gradient.reshape(kernel.shape).astype(kernel.dtype)
