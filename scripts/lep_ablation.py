@@ -1,4 +1,4 @@
-"""Baseline vs. Label Embeddings Projection at several λ: same data, same seed, one table.
+"""Baseline vs. Label Embeddings Projection at several λ: same data and seeds, one table.
 
     python scripts/lep_ablation.py --data_dir demo/tfds --workdir demo/lep_ablation \\
         --lams 0.25,0.5,0.75 --num_epochs 12 --held_out 2 --seeds 0,1
@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data_config", default="slowfast", help="builder config of the data")
     parser.add_argument("--lams", default="0.25,0.5,0.75", help="comma-separated λ values")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; every run per seed")
-    parser.add_argument("--num_epochs", type=int, default=12)
+    parser.add_argument("--num_epochs", type=int, default=12,
+                        help="training epochs of every run (default 12)")
     parser.add_argument("--num_steps", type=int, help="overrides --num_epochs")
     parser.add_argument("--held_out", type=int, default=0, metavar="K",
                         help="classes kept out of training in every run (zero-shot test)")
