@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +34,8 @@ class Classifier:
 
     def __init__(self, model: AudioResNet, recipe: AudioRecipe, class_names: list[str],
                  source: str = "", max_batch: int = 32, *, lep_head: LEPHead | None = None,
-                 label_embeddings: LabelEmbeddings | None = None):
+                 label_embeddings: LabelEmbeddings | None = None,
+                 extra: dict[str, Any] | None = None):
         if len(class_names) != model.config.num_classes:
             raise ValueError(f"{len(class_names)} class names for a model with "
                              f"{model.config.num_classes} classes")
@@ -42,6 +44,9 @@ class Classifier:
         self.recipe = recipe
         self.class_names = list(class_names)
         self.source = source
+        # What the checkpoint stored besides the model (training config, LEP settings); not part
+        # of `meta`, which describes `model` alone (an LEP head is kept apart from it).
+        self.extra = extra or {}
         self.max_batch = max_batch
         self.graphdef, self.state = nnx.split(model)
         self._logits = jax.jit(self.apply)
@@ -122,7 +127,9 @@ def load_classifier(path: str | os.PathLike, class_names: list[str] | str | None
         recipe, names, source = meta.recipe, meta.class_names, meta.source
         if isinstance(model, LEPClassifierModel):
             return Classifier(model.backbone, recipe, class_names or names, source,
-                              lep_head=model.head, label_embeddings=stored_label_embeddings(meta))
+                              lep_head=model.head, label_embeddings=stored_label_embeddings(meta),
+                              extra=meta.extra)
+        return Classifier(model, recipe, class_names or names, source, extra=meta.extra)
     return Classifier(model, recipe, class_names or names, source)
 
 

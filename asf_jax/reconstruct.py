@@ -246,15 +246,6 @@ def masked_audio(logmel: np.ndarray, masks: np.ndarray, recipe: AudioRecipe,
     return griffin_lim(logmel, masks, recipe, length, n_iter), "griffinlim"
 
 
-def reconstruct(logmel: np.ndarray, mask: np.ndarray, recipe: AudioRecipe,
-                samples: np.ndarray | None = None, length: int | None = None,
-                n_iter: int = 32) -> Reconstruction:
-    """The salient audio under `mask` and its complement (see `masked_audio`)."""
-    (salient, complement), method = masked_audio(logmel, _with_complement(mask), recipe,
-                                                 samples, length, n_iter)
-    return Reconstruction(salient, complement, method)
-
-
 def spectral_convergence(samples: np.ndarray, reference: np.ndarray, recipe: AudioRecipe
                          ) -> float:
     """‖ |STFT(samples)| − |STFT(reference)| ‖_F / ‖ |STFT(reference)| ‖_F (0 is perfect)."""

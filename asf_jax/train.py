@@ -29,8 +29,8 @@ from flax import nnx
 from tqdm import tqdm
 
 from asf_jax import input_pipeline, metrics
-from asf_jax.checkpoint import CheckpointMeta, load_model
-from asf_jax.classifier import load_classifier
+from asf_jax.checkpoint import CheckpointMeta
+from asf_jax.classifier import Classifier, load_classifier
 from asf_jax.datasets import DatasetSplit, load_split
 from asf_jax.embeddings import LabelEmbeddings, embed_labels, load_label_embeddings
 from asf_jax.lep import (
@@ -239,24 +239,10 @@ def check_matching_dataset(meta: CheckpointMeta, split: DatasetSplit, source: st
                          + f" the dataset's {len(split.class_names)}")
 
 
-def evaluation_model(path: str) -> tuple[nnx.Module, CheckpointMeta]:
-    """The model of a `.pyth` or an asf_jax checkpoint (an LEP one keeps its head), eval mode."""
-    if Path(path).expanduser().is_file():
-        classifier = load_classifier(path)
-        return classifier.model, classifier.meta
-    model, meta = load_model(path)
-    model.eval()
-    return model, meta
-
-
-def stored_held_out(meta: CheckpointMeta) -> tuple[list[int], np.ndarray | None]:
-    """The held-out class indices and embedding table an LEP checkpoint was trained with."""
-    lep = meta.extra.get("lep") or {}
-    if not lep.get("held_out_classes"):
-        return [], None
-    names = list(meta.class_names)
-    return ([names.index(name) for name in lep["held_out_classes"]],
-            np.asarray(lep["embeddings"], np.float32))
+def stored_held_out_classes(classifier: Classifier) -> list[int]:
+    """The classes an LEP checkpoint was trained without (indices into its class names)."""
+    held_out = (classifier.extra.get("lep") or {}).get("held_out_classes") or []
+    return [classifier.class_names.index(name) for name in held_out]
 
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: Path, split: DatasetSplit,
@@ -266,17 +252,19 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: Path, split:
     if not config.eval.checkpoint:
         raise ValueError("evaluation only needs --config.eval.checkpoint=PATH (an asf_jax "
                          "checkpoint, a training workdir or a reference .pyth)")
-    model, meta = evaluation_model(config.eval.checkpoint)
-    check_matching_dataset(meta, split, config.eval.checkpoint)
+    classifier = load_classifier(config.eval.checkpoint)
+    check_matching_dataset(classifier.meta, split, config.eval.checkpoint)
+    model = (classifier.model if classifier.lep_head is None
+             else LEPClassifierModel(classifier.model, classifier.lep_head))
     params, batch_stats = split_variables(model)
     eval_step = jax.jit(make_eval_step(nnx.graphdef(model)), out_shardings=replicated(mesh))
     params, batch_stats = jax.device_put((params, batch_stats), replicated(mesh))
     writer = MetricWriter(workdir)
     outputs = evaluate(eval_step, params, batch_stats, split, mesh,
                        config.eval.global_batch_size)
-    held_out, table = stored_held_out(meta)
-    zero_shot = (held_out_metrics(outputs["projected"], outputs["label"], held_out, table)
-                 if held_out else None)
+    held_out = stored_held_out_classes(classifier)
+    zero_shot = (held_out_metrics(outputs["projected"], outputs["label"], held_out,
+                                  classifier.label_embeddings.table) if held_out else None)
     results = report_evaluation(workdir, 0, outputs["scores"], outputs["label"],
                                 split.class_names, writer, zero_shot)
     writer.close()

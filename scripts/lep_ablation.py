@@ -52,7 +52,7 @@ def run_config(args: argparse.Namespace, lam: float | None, seed: int
     config.lep.enable = lam is not None
     config.lep.lam = lam or 0.0
     config.optim.clip_norm = args.clip_norm
-    config.update_from_flattened_dict(dict(map(parse_override, args.set)))
+    config.update_from_flattened_dict(dict(args.set))
     return config
 
 
@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clip_norm", type=float, default=1.0,
                         help="gradient-norm clipping in every run (the thesis's LEP: 1.0)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        type=parse_override,
                         help="any other config field for every run, e.g. "
                              "--set train.global_batch_size=8 (repeatable)")
     args = parser.parse_args(argv)

@@ -1,8 +1,8 @@
 """Every record's label, stored at build time, so filtering a split by class reads no clip.
 
 TFDS writes a split's examples sorted by the md5 of their key salted with the split name (its
-shuffle); `record_order` reproduces that order from the keys the builder yielded, and the
-labels in that order go into the dataset metadata. Reading maps a split slice ("train[:10%]")
+shuffle); `labels_in_record_order` reproduces that order from the keys the builder yielded, and
+the labels in that order go into the dataset metadata. Reading maps a split slice ("train[:10%]")
 to that array through TFDS's own file instructions. Because the order comes from TFDS internals,
 `split_labels` checks a sample of records against the index and scans the split if they differ.
 """
@@ -21,16 +21,11 @@ METADATA_KEY = "label_index"
 SAMPLE_SIZE = 16
 
 
-def record_order(split_name: str, keys: Sequence[str]) -> list[int]:
-    """Positions of `keys` in the order TFDS writes them (its shuffle by salted key hash)."""
-    hasher = tfds.core.hashing.Hasher(split_name)
-    return sorted(range(len(keys)), key=lambda i: hasher.hash_key(keys[i]))
-
-
 def labels_in_record_order(split_name: str, labels_by_key: Mapping[str, int]) -> list[int]:
-    """The labels of a whole split, one per record, in the order the records are stored."""
-    keys = list(labels_by_key)
-    return [labels_by_key[keys[i]] for i in record_order(split_name, keys)]
+    """The labels of a whole split, one per record, in the order TFDS stores the records (its
+    shuffle: sorted by the key's hash salted with the split name)."""
+    hasher = tfds.core.hashing.Hasher(split_name)
+    return [labels_by_key[key] for key in sorted(labels_by_key, key=hasher.hash_key)]
 
 
 def stored_labels(info: tfds.core.DatasetInfo, split: str) -> np.ndarray | None:
@@ -55,8 +50,8 @@ def scan_labels(source: Sequence[dict[str, Any]]) -> np.ndarray:
     return np.array([source[i]["label"] for i in range(len(source))], np.int64)
 
 
-def split_labels(info: tfds.core.DatasetInfo, split: str, source: Sequence[dict[str, Any]],
-                 seed: int = 0) -> np.ndarray:
+def split_labels(info: tfds.core.DatasetInfo, split: str, source: Sequence[dict[str, Any]]
+                 ) -> np.ndarray:
     """One label per record of `source`: the stored index after a spot check, else a scan."""
     labels = stored_labels(info, split)
     if labels is None or len(labels) != len(source):
@@ -65,7 +60,7 @@ def split_labels(info: tfds.core.DatasetInfo, split: str, source: Sequence[dict[
         return scan_labels(source)
     if not len(source):
         return labels
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(0)
     sample = np.unique(np.concatenate([[0, len(source) - 1],
                                        rng.integers(0, len(source), SAMPLE_SIZE)]))
     if any(int(source[int(i)]["label"]) != labels[i] for i in sample):
