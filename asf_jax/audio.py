@@ -184,6 +184,16 @@ def logmel_views(
     return np.stack([clip_logmel(samples, s, recipe) for s in starts])
 
 
+def window_starts(length: int, window: int, hop: int) -> np.ndarray:
+    """First positions of windows `hop` apart over `length` (samples or frames); the last one is
+    aligned to the end so nothing is left out, and a signal shorter than a window gets one."""
+    last = max(length - window, 0)
+    starts = list(range(0, last + 1, max(hop, 1)))
+    if starts[-1] != last:
+        starts.append(last)
+    return np.asarray(starts)
+
+
 def logmel_windows(
     audio: str | os.PathLike | np.ndarray,
     sr: int | None = None,
@@ -199,9 +209,6 @@ def logmel_windows(
     recipe = get_recipe(recipe)
     samples = as_waveform(audio, sr, recipe)
     hop = round((hop_seconds or recipe.clip_seconds) * recipe.sample_rate)
-    last = max(len(samples) - recipe.clip_samples, 0)
-    starts = list(range(0, last + 1, max(hop, 1)))
-    if starts[-1] != last:
-        starts.append(last)
+    starts = window_starts(len(samples), recipe.clip_samples, hop)
     views = np.stack([clip_logmel(samples, s, recipe) for s in starts])
     return views, np.asarray(starts, dtype=np.float64) / recipe.sample_rate

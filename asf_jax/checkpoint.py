@@ -1,9 +1,8 @@
 """asf_jax checkpoints on disk (orbax): model variables plus what is needed to use them.
 
 A checkpoint is an orbax composite directory with the items `model` (parameters and BatchNorm
-statistics as a nested dict) and `meta` (JSON: model config, audio recipe, class names, origin).
-An LEP model's meta `extra["lep"]` holds its head's size, λ, the text encoder and the frozen
-class-name embedding table; its `model` item nests the variables under `backbone` and `head`.
+statistics as a nested dict) and `meta` (JSON: model config, audio recipe, class names, origin,
+the training config, and for a model with a Label Embeddings Projection head its `LEPMeta`).
 Training checkpoints add `opt_state` and `iterator` items to the same directory layout, so every
 checkpoint a training run writes is also a classifier checkpoint.
 """
@@ -20,12 +19,14 @@ import jax
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from asf_jax.lep import LEPClassifierModel, LEPHead
+from asf_jax.lep import LEPMeta
 from asf_jax.models.slowfast import AudioResNet, ModelConfig, abstract_model
 from asf_jax.recipe import AudioRecipe
 
 FORMAT = "asf_jax"
-FORMAT_VERSION = 1
+# 2: the LEP head is the model's `lep_head` and its settings a typed `lep` entry. Version 1 nested
+# an LEP model's variables under `backbone` and `head` and kept its settings in `extra["lep"]`.
+FORMAT_VERSION = 2
 MODEL_ITEM, META_ITEM = "model", "meta"
 
 
@@ -39,24 +40,39 @@ class CheckpointMeta:
     recipe: AudioRecipe
     class_names: list[str]
     source: str = ""
-    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    lep: LEPMeta | None = None
+    config: dict[str, Any] | None = None  # the training config, as JSON
+    format_version: int = FORMAT_VERSION  # of the files this meta was read from
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "model": self.model.to_dict(),
                 "recipe": self.recipe.to_dict(), "class_names": list(self.class_names),
-                "source": self.source, "extra": self.extra}
+                "source": self.source, "lep": self.lep and self.lep.to_json(),
+                "config": self.config}
 
     @classmethod
     def from_json(cls, values: dict[str, Any], where: str) -> CheckpointMeta:
         if values.get("format") != FORMAT:
             raise CheckpointError(f"{where}: not an asf_jax checkpoint (format "
                                   f"{values.get('format')!r})")
-        if values.get("format_version", 0) > FORMAT_VERSION:
+        version = values.get("format_version", 0)
+        if version > FORMAT_VERSION:
             raise CheckpointError(f"{where}: written by a newer asf_jax (format version "
-                                  f"{values['format_version']}); upgrade asf_jax")
-        return cls(ModelConfig.from_dict(values["model"]), AudioRecipe.from_dict(values["recipe"]),
-                   list(values["class_names"]), values.get("source", ""),
-                   values.get("extra", {}))
+                                  f"{version}); upgrade asf_jax")
+        class_names = list(values["class_names"])
+        model = values["model"]
+        lep, config = values.get("lep"), values.get("config")
+        if version < 2:
+            extra = values.get("extra", {})
+            lep, config = extra.get("lep"), extra.get("config")
+            model = model | ({"embedding_dim": lep["dim"]} if lep else {})
+            lep = lep and lep | {"table": lep["embeddings"]}
+        try:
+            return cls(ModelConfig.from_dict(model), AudioRecipe.from_dict(values["recipe"]),
+                       class_names, values.get("source", ""),
+                       lep and LEPMeta.from_json(lep, class_names), config, version)
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(f"{where}: malformed checkpoint metadata ({error})") from None
 
 
 def model_variables(model: nnx.Module) -> dict[str, Any]:
@@ -70,9 +86,10 @@ def set_model_variables(model: nnx.Module, variables: dict[str, Any]) -> None:
     nnx.update(model, state)
 
 
-def save_args(model: nnx.Module, meta: CheckpointMeta) -> dict[str, ocp.args.CheckpointArgs]:
+def save_args(variables: dict[str, Any], meta: CheckpointMeta
+              ) -> dict[str, ocp.args.CheckpointArgs]:
     """The orbax items every asf_jax checkpoint has (training adds its own)."""
-    return {MODEL_ITEM: ocp.args.StandardSave(model_variables(model)),
+    return {MODEL_ITEM: ocp.args.StandardSave(variables),
             META_ITEM: ocp.args.JsonSave(meta.to_json())}
 
 
@@ -80,7 +97,8 @@ def save_classifier(directory: str | os.PathLike, model: nnx.Module, meta: Check
                     ) -> Path:
     directory = Path(directory).absolute()
     with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
-        checkpointer.save(directory, ocp.args.Composite(**save_args(model, meta)), force=True)
+        checkpointer.save(directory, ocp.args.Composite(**save_args(model_variables(model), meta)),
+                          force=True)
     return directory
 
 
@@ -113,10 +131,18 @@ def read_meta(directory: Path) -> CheckpointMeta:
     return CheckpointMeta.from_json(values, str(directory))
 
 
-def restore_model_variables(directory: Path, model: nnx.Module) -> None:
+def _stored_layout(variables: dict[str, Any], meta: CheckpointMeta) -> dict[str, Any]:
+    """The variables as this checkpoint's format version nests them."""
+    if meta.format_version >= 2 or "lep_head" not in variables:
+        return variables
+    backbone = {key: value for key, value in variables.items() if key != "lep_head"}
+    return {"backbone": backbone, "head": variables["lep_head"]}
+
+
+def restore_model_variables(directory: Path, model: nnx.Module, meta: CheckpointMeta) -> None:
     """Read the `model` item into `model`; damaged or mismatched files raise CheckpointError."""
     target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
-                          model_variables(model))
+                          _stored_layout(model_variables(model), meta))
     try:
         with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
             restored = checkpointer.restore(directory, ocp.args.Composite(
@@ -124,24 +150,15 @@ def restore_model_variables(directory: Path, model: nnx.Module) -> None:
     except Exception as error:  # orbax raises many types for damaged files
         raise CheckpointError(f"{directory}: cannot restore the model variables ({error})"
                               ) from None
+    if "backbone" in restored:  # format version 1 of an LEP model
+        restored = restored["backbone"] | {"lep_head": restored["head"]}
     set_model_variables(model, restored)
 
 
-def abstract_model_of(meta: CheckpointMeta) -> AudioResNet | LEPClassifierModel:
-    """The (shapes-only) model a checkpoint's meta describes: with an LEP head if it has one."""
-    backbone = abstract_model(meta.model)
-    lep = meta.extra.get("lep")
-    if lep is None:
-        return backbone
-    head = nnx.eval_shape(lambda: LEPHead(meta.model.num_classes, lep["dim"], rngs=nnx.Rngs(0)))
-    return LEPClassifierModel(backbone, head)
-
-
-def load_model(path: str | os.PathLike
-               ) -> tuple[AudioResNet | LEPClassifierModel, CheckpointMeta]:
+def load_model(path: str | os.PathLike) -> tuple[AudioResNet, CheckpointMeta]:
     """Build the model a checkpoint describes and fill it with the stored variables."""
     directory = resolve_checkpoint_dir(path)
     meta = read_meta(directory)
-    model = abstract_model_of(meta)
-    restore_model_variables(directory, model)
+    model = abstract_model(meta.model)
+    restore_model_variables(directory, model, meta)
     return model, meta

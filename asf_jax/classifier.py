@@ -1,13 +1,14 @@
 """The inference API everything else stands on: `load_classifier(path)` -> `Classifier`.
 
 A Classifier holds an AudioResNet in inference mode (running BN statistics, no dropout), the audio
-recipe its features must be computed with, and its class names. A classifier trained with a Label
+recipe its features must be computed with, and its class names. A model trained with a Label
 Embeddings Projection head also projects clips into the text space of its class-name embeddings
 (`project`), where any label text can be scored (asf_jax/lep.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -22,8 +23,8 @@ from asf_jax import audio
 from asf_jax.checkpoint import CheckpointMeta, load_model
 from asf_jax.classes import default_class_names, read_class_names
 from asf_jax.embeddings import LabelEmbeddings
-from asf_jax.lep import LEPClassifierModel, LEPHead
-from asf_jax.models.slowfast import AudioResNet, abstract_model
+from asf_jax.lep import LEPMeta
+from asf_jax.models.slowfast import AudioResNet, ModelConfig, ModelOutputs, abstract_model
 from asf_jax.models.torch_import import load_torch_state, model_config_from_cfg, recipe_from_cfg
 from asf_jax.pyth import read_pyth
 from asf_jax.recipe import AudioRecipe
@@ -32,56 +33,59 @@ from asf_jax.recipe import AudioRecipe
 class Classifier:
     """A trained model with its recipe and class names, for labelling and explaining audio."""
 
-    def __init__(self, model: AudioResNet, recipe: AudioRecipe, class_names: list[str],
-                 source: str = "", max_batch: int = 32, *, lep_head: LEPHead | None = None,
-                 label_embeddings: LabelEmbeddings | None = None,
-                 extra: dict[str, Any] | None = None):
+    def __init__(self, model: AudioResNet, recipe: AudioRecipe, class_names: list[str], *,
+                 source: str = "", lep: LEPMeta | None = None,
+                 training_config: dict[str, Any] | None = None, max_batch: int = 32):
         if len(class_names) != model.config.num_classes:
             raise ValueError(f"{len(class_names)} class names for a model with "
                              f"{model.config.num_classes} classes")
+        if (lep is None) != (model.lep_head is None):
+            raise ValueError("an LEP head and its LEPMeta (table, λ) go together")
         model.eval()
         self.model = model
         self.recipe = recipe
         self.class_names = list(class_names)
         self.source = source
-        # What the checkpoint stored besides the model (training config, LEP settings); not part
-        # of `meta`, which describes `model` alone (an LEP head is kept apart from it).
-        self.extra = extra or {}
+        self.lep = lep
+        self.training_config = training_config
         self.max_batch = max_batch
         self.graphdef, self.state = nnx.split(model)
-        self._logits = jax.jit(self.apply)
-        self.lep_head = lep_head
-        self.label_embeddings = label_embeddings  # the frozen class-name table of an LEP model
-        if lep_head is not None:
-            self.head_graphdef, self.head_state = nnx.split(lep_head)
-            self._project = jax.jit(self.apply_projection)
+        self._outputs = jax.jit(self.apply)
 
-    @property
-    def config(self):
-        return self.model.config
+    @classmethod
+    def from_meta(cls, model: AudioResNet, meta: CheckpointMeta) -> Classifier:
+        return cls(model, meta.recipe, meta.class_names, source=meta.source, lep=meta.lep,
+                   training_config=meta.config)
 
     @property
     def meta(self) -> CheckpointMeta:
-        return CheckpointMeta(self.model.config, self.recipe, self.class_names, self.source)
+        """What a checkpoint of this classifier records besides its variables."""
+        return CheckpointMeta(self.config, self.recipe, self.class_names, self.source, self.lep,
+                              self.training_config)
 
-    def apply(self, logmel: jax.Array) -> jax.Array:
-        """Pure (batch, frames, mel) -> (batch, classes) logits; safe inside jit and grad."""
+    @property
+    def config(self) -> ModelConfig:
+        return self.model.config
+
+    @property
+    def label_embeddings(self) -> LabelEmbeddings | None:
+        """The frozen class-name table an LEP model was trained against (None without LEP)."""
+        return self.lep and self.lep.embeddings
+
+    def apply(self, logmel: jax.Array) -> ModelOutputs:
+        """Pure (batch, frames, mel) -> logits and LEP projection; safe inside jit and grad."""
         return nnx.merge(self.graphdef, self.state)(logmel)
-
-    def apply_projection(self, logmel: jax.Array) -> jax.Array:
-        """Pure (batch, frames, mel) -> (batch, D) LEP projection ê of the logits."""
-        return nnx.merge(self.head_graphdef, self.head_state)(self.apply(logmel))
 
     def logits(self, logmel: np.ndarray) -> np.ndarray:
         """(batch, frames, mel) float32 -> (batch, classes) logits, in chunks of `max_batch`."""
-        return self._batched(self._logits, logmel)
+        return self._batched(lambda x: self._outputs(x).logits, logmel)
 
     def project(self, logmel: np.ndarray) -> np.ndarray:
         """(batch, frames, mel) float32 -> (batch, D) LEP projections, in the label text space."""
-        if self.lep_head is None:
+        if self.lep is None:
             raise ValueError(f"{self.source or 'this classifier'} has no Label Embeddings "
                              "Projection head; train one with config.lep.enable=True")
-        return self._batched(self._project, logmel)
+        return self._batched(lambda x: self._outputs(x).projection, logmel)
 
     def _batched(self, fn: Callable[[jax.Array], jax.Array], logmel: np.ndarray) -> np.ndarray:
         """`fn` over chunks of `max_batch`, padded to a power of two so few shapes compile."""
@@ -119,31 +123,17 @@ def load_classifier(path: str | os.PathLike, class_names: list[str] | str | None
     if isinstance(class_names, (str, os.PathLike)):
         class_names = read_class_names(class_names)
     path = Path(path)
-    if path.is_file():
-        model, recipe, names = _from_pyth(path)
-        source = f"converted from {path.name}"
-    else:
-        model, meta = load_model(path)
-        recipe, names, source = meta.recipe, meta.class_names, meta.source
-        if isinstance(model, LEPClassifierModel):
-            return Classifier(model.backbone, recipe, class_names or names, source,
-                              lep_head=model.head, label_embeddings=stored_label_embeddings(meta),
-                              extra=meta.extra)
-        return Classifier(model, recipe, class_names or names, source, extra=meta.extra)
-    return Classifier(model, recipe, class_names or names, source)
+    model, meta = _from_pyth(path) if path.is_file() else load_model(path)
+    if class_names:
+        meta = dataclasses.replace(meta, class_names=list(class_names))
+    return Classifier.from_meta(model, meta)
 
 
-def stored_label_embeddings(meta: CheckpointMeta) -> LabelEmbeddings:
-    """The class-name embedding table an LEP checkpoint was trained against."""
-    lep = meta.extra["lep"]
-    return LabelEmbeddings(np.asarray(lep["embeddings"], np.float32), tuple(meta.class_names),
-                           lep["encoder"])
-
-
-def _from_pyth(path: Path) -> tuple[AudioResNet, AudioRecipe, list[str]]:
+def _from_pyth(path: Path) -> tuple[AudioResNet, CheckpointMeta]:
     checkpoint = read_pyth(path)
     config = model_config_from_cfg(checkpoint.cfg)
     model = abstract_model(config)
     load_torch_state(model, checkpoint.model_state, source=str(path))
-    return model, recipe_from_cfg(checkpoint.cfg, config.arch), default_class_names(
-        config.num_classes)
+    meta = CheckpointMeta(config, recipe_from_cfg(checkpoint.cfg, config.arch),
+                          default_class_names(config.num_classes), f"converted from {path.name}")
+    return model, meta

@@ -42,7 +42,8 @@ def convert(pyth: str | Path, out: str | Path, classes: str | Path | None = None
     if names is not None and len(names) != classifier.config.num_classes:
         raise ValueError(f"{classes}: {len(names)} class names, but {pyth.name} has "
                          f"{classifier.config.num_classes} classes")
-    classifier = Classifier(classifier.model, classifier.recipe, names or classifier.class_names,
+    classifier = Classifier(classifier.model, classifier.recipe,
+                            names or classifier.class_names,
                             source=f"converted from {pyth.resolve()}")
     save_classifier(out, classifier.model, classifier.meta)
     return classifier

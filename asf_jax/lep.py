@@ -9,14 +9,18 @@ The table is a plain array passed to the loss, never a model variable, so no opt
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from typing import NamedTuple
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+
+from asf_jax.embeddings import LabelEmbeddings, embed_labels, load_label_embeddings
 
 
 class LEPHead(nnx.Module):
@@ -30,17 +34,24 @@ class LEPHead(nnx.Module):
         return self.projection(logits)
 
 
-class LEPClassifierModel(nnx.Module):
-    """A classifier backbone (log-mel -> logits) with the LEP head on its logits."""
+@dataclasses.dataclass(frozen=True)
+class LEPMeta:
+    """What an LEP checkpoint records besides its variables, to be used on its own: the frozen
+    class-name table it was trained against (with its encoder), λ and the held-out classes."""
 
-    def __init__(self, backbone: nnx.Module, head: LEPHead):
-        self.backbone = backbone
-        self.head = head
+    embeddings: LabelEmbeddings
+    lam: float
+    held_out_classes: tuple[str, ...] = ()
 
-    def __call__(self, logmel: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """(batch, frames, mel) -> ((batch, classes) logits, (batch, D) projection)."""
-        logits = self.backbone(logmel)
-        return logits, self.head(logits)
+    def to_json(self) -> dict[str, Any]:
+        return {"lam": self.lam, "held_out_classes": list(self.held_out_classes),
+                "encoder": self.embeddings.encoder, "table": self.embeddings.table.tolist()}
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any], class_names: Sequence[str]) -> LEPMeta:
+        table = np.asarray(values["table"], np.float32)
+        return cls(LabelEmbeddings(table, tuple(class_names), values["encoder"]),
+                   float(values["lam"]), tuple(values.get("held_out_classes", ())))
 
 
 def lep_loss(logits: jax.Array, projected: jax.Array, labels: jax.Array, table: jax.Array,
@@ -72,14 +83,20 @@ def rank_labels(projected: jax.Array, label_table: jax.Array,
     return jax.lax.top_k(open_vocab_scores(projected, label_table), min(k, len(label_table)))
 
 
-def split_held_out_classes(class_names: Sequence[str], k: int,
-                           seed: int) -> tuple[list[str], list[str]]:
-    """Hold `k` classes out of training for a zero-shot test; both lists keep the input order."""
-    if not 0 < k < len(class_names):
-        raise ValueError(f"k must be in 1..{len(class_names) - 1}, got {k}")
-    held = set(np.random.default_rng(seed).choice(len(class_names), k, replace=False).tolist())
-    return ([n for i, n in enumerate(class_names) if i not in held],
-            [n for i, n in enumerate(class_names) if i in held])
+def label_table(class_names: Sequence[str], path: str = "") -> LabelEmbeddings:
+    """The LEP target table: the file at `path` (its class order checked), else the class names
+    embedded with the default encoder."""
+    if path:
+        return load_label_embeddings(Path(path).expanduser(), class_names)
+    return embed_labels(class_names)
+
+
+def held_out_class_indices(num_classes: int, k: int, seed: int) -> tuple[int, ...]:
+    """`k` classes (chosen by `seed`) to hold out of training for a zero-shot test, sorted."""
+    if not 0 < k < num_classes:
+        raise ValueError(f"held-out classes: k must be in 1..{num_classes - 1}, got {k}")
+    return tuple(sorted(np.random.default_rng(seed).choice(num_classes, k, replace=False)
+                        .tolist()))
 
 
 class HeldOutAccuracy(NamedTuple):

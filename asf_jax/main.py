@@ -1,7 +1,9 @@
-"""Command line: `python -m asf_jax.main --config configs/slowfast.py --workdir DIR`.
+"""Train and evaluate: `python -m asf_jax.main --config slowfast --workdir DIR` (asf-jax-train).
 
-Every config field can be overridden, e.g. `--config.train.global_batch_size=64`. On a TPU pod or
-a multi-node GPU cluster, run the same command on every host with `--distributed` (or give the
+`--config` takes a packaged config's name (slowfast, slowfast_lep, slow, fast, demo, demo_lep) or a
+config file's path (`configs/slowfast.py` as the documentation writes it works too). Every config
+field can be overridden, e.g. `--config.train.global_batch_size=64`. On a TPU pod or a
+multi-node GPU cluster, run the same command on every host with `--distributed` (or give the
 coordinator explicitly); `jax.distributed.initialize` then joins the processes.
 """
 
@@ -12,14 +14,11 @@ import sys
 
 import jax
 from absl import app, flags
-from ml_collections import config_flags
 
-from asf_jax import train
+from asf_jax import configs, train
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file(
-    "config", None, "Config file (configs/*.py); override fields with --config.a.b=value.",
-    lock_config=True)
+configs.define_config_flag()
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, TensorBoard logs and "
                     "evaluation results; rerunning with the same workdir resumes.")
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() with the cluster's "
@@ -53,10 +52,16 @@ def main(argv: list[str]) -> None:
                  jax.default_backend())
     try:
         train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-    except (train.NonFiniteLossError, ValueError, FileNotFoundError) as error:
+    except (train.NonFiniteLossError, ValueError, FileNotFoundError) as error:  # ConfigError,
+        # CheckpointError and bad data are ValueErrors whose messages say what to fix
         logging.error("%s", error)
         sys.exit(1)
 
 
+def run() -> None:
+    """Console-script entry point."""
+    app.run(main, flags_parser=configs.parse_flags)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run()

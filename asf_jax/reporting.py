@@ -1,6 +1,8 @@
-"""Where training numbers go: TensorBoard event files, optional Weights & Biases, a progress line.
+"""Where training numbers go: TensorBoard event files, optional Weights & Biases, a progress line,
+means of the step metrics between reports, and a profiler trace of a few steps.
 
-Only process 0 writes. TensorBoard files are written by tensorboardX, so TensorFlow is not needed.
+Only process 0 writes. TensorBoard files are written by tensorboardX: clu's metric writers import
+TensorFlow, which asf_jax does not need; clu's metrics do not, and are used for the means.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+from clu import metrics as clu_metrics
 
 
 def _format_duration(seconds: float) -> str:
@@ -79,3 +82,51 @@ class Progress:
                 f"acc {scalars['train/accuracy']:.3f}  lr {scalars['train/learning_rate']:.2e}  "
                 f"{scalars['steps_per_second']:.2f} steps/s  "
                 f"{scalars['clips_per_second']:.1f} clips/s  ETA {_format_duration(eta)}")
+
+
+class RunningMeans:
+    """Means of each step metric (loss, accuracy, norms, ...) since the last `compute`.
+
+    Merging happens on the device, asynchronously; only `compute` waits for the values.
+    """
+
+    def __init__(self) -> None:
+        self._means: dict[str, clu_metrics.Average] = {}
+
+    def update(self, step_metrics: dict[str, jax.Array]) -> None:
+        for name, value in step_metrics.items():
+            new = clu_metrics.Average.from_model_output(value)
+            self._means[name] = self._means[name].merge(new) if name in self._means else new
+
+    def compute(self) -> dict[str, float]:
+        """The means, as floats; starts a new interval."""
+        means = {name: float(mean.compute()) for name, mean in self._means.items()}
+        self._means = {}
+        return means
+
+
+class ProfileWindow:
+    """A `jax.profiler` trace of `num_steps` training steps into WORKDIR/profile (TensorBoard's
+    profile tab or Perfetto read it), starting two steps after `first_step` so that compilation
+    is not traced."""
+
+    def __init__(self, workdir: str | Path, first_step: int, num_steps: int):
+        self.directory = Path(workdir) / "profile"
+        self.start = first_step + 2
+        self.stop = self.start + num_steps if num_steps else self.start
+        self.active = False
+
+    def step(self, step: int) -> None:
+        """Call before training step `step + 1` runs."""
+        if step == self.start and self.stop > self.start:
+            jax.profiler.start_trace(str(self.directory))
+            self.active = True
+        elif step == self.stop and self.active:
+            self.close()
+            logging.info("Profile of steps %d-%d written to %s.", self.start + 1, self.stop,
+                         self.directory)
+
+    def close(self) -> None:
+        if self.active:
+            jax.profiler.stop_trace()
+            self.active = False

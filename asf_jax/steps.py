@@ -18,8 +18,9 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from asf_jax.lep import LEPClassifierModel, lep_loss
+from asf_jax.lep import lep_loss
 from asf_jax.models.layers import BatchNorm
+from asf_jax.models.slowfast import ModelOutputs
 
 Params = dict[str, Any]
 
@@ -62,37 +63,23 @@ def split_variables(model: nnx.Module) -> tuple[Params, Params]:
             nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)))
 
 
-def apply_model(model: nnx.Module, logmel: jax.Array, rngs: nnx.Rngs | None = None
-                ) -> tuple[jax.Array, jax.Array | None]:
-    """(logits, LEP projection or None) of a plain classifier or an `LEPClassifierModel`."""
-    if isinstance(model, LEPClassifierModel):
-        logits = model.backbone(logmel, rngs)
-        return logits, model.head(logits)
-    return model(logmel, rngs), None
+# An objective maps (model outputs, labels) to (loss, extra metrics).
+Objective = Callable[[ModelOutputs, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
 
 
-# An objective maps (logits, projection or None, labels) to (loss, extra metrics).
-Objective = Callable[[jax.Array, jax.Array | None, jax.Array],
-                     tuple[jax.Array, dict[str, jax.Array]]]
-
-
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-
-
-def cross_entropy_objective(logits: jax.Array, projected: jax.Array | None, labels: jax.Array
+def cross_entropy_objective(outputs: ModelOutputs, labels: jax.Array
                             ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The reference's mean cross-entropy (the baseline)."""
-    return cross_entropy(logits, labels), {}
+    return optax.softmax_cross_entropy_with_integer_labels(outputs.logits, labels).mean(), {}
 
 
 def lep_objective(table: Any, lam: float) -> Objective:
     """`(1 − λ)·CE + λ·MSE(ê, E[y])` against the frozen (classes, D) table, a jit constant."""
     table = jnp.asarray(table, jnp.float32)
 
-    def objective(logits: jax.Array, projected: jax.Array | None, labels: jax.Array
+    def objective(outputs: ModelOutputs, labels: jax.Array
                   ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        return lep_loss(logits, projected, labels, table, lam)
+        return lep_loss(outputs.logits, outputs.projection, labels, table, lam)
 
     return objective
 
@@ -111,11 +98,10 @@ def make_train_step(graphs: ModelGraphs, tx: optax.GradientTransformation,
 
         def loss_fn(params: Params) -> tuple[jax.Array, tuple[Params, jax.Array, dict]]:
             model = nnx.merge(graphs.train, params, state.batch_stats)
-            logits, projected = apply_model(model, batch["logmel"],
-                                            nnx.Rngs(dropout=dropout_key))
+            outputs = model(batch["logmel"], nnx.Rngs(dropout=dropout_key))
             new_stats = nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
-            loss, terms = objective(logits, projected, batch["label"])
-            return loss, (new_stats, logits, terms)
+            loss, terms = objective(outputs, batch["label"])
+            return loss, (new_stats, outputs.logits, terms)
 
         (loss, (batch_stats, logits, terms)), grads = jax.value_and_grad(
             loss_fn, has_aux=True)(state.params)
@@ -142,7 +128,7 @@ def make_eval_step(graph: nnx.GraphDef) -> Callable:
                   ) -> dict[str, jax.Array]:
         model = nnx.merge(graph, params, batch_stats)
         views = batch["logmel"]
-        logits, projected = apply_model(model, views.reshape((-1,) + views.shape[2:]))
+        logits, projected = model(views.reshape((-1,) + views.shape[2:]))
         probs = jax.nn.softmax(logits, axis=-1).reshape(views.shape[:2] + logits.shape[-1:])
         out = {"scores": probs.sum(axis=1), "label": batch["label"], "mask": batch["mask"]}
         if projected is not None:

@@ -21,6 +21,7 @@ from asf_jax.checkpoint import (
     MODEL_ITEM,
     CheckpointMeta,
     model_variables,
+    save_args,
     set_model_variables,
 )
 from asf_jax.steps import ModelGraphs, TrainState, split_variables
@@ -52,9 +53,7 @@ class TrainCheckpoints:
     def _args(self, state: TrainState, meta: CheckpointMeta, iterator_state: dict
               ) -> ocp.args.Composite:
         model = nnx.merge(self.graphs.infer, state.params, state.batch_stats)
-        return ocp.args.Composite(**{
-            MODEL_ITEM: ocp.args.StandardSave(model_variables(model)),
-            META_ITEM: ocp.args.JsonSave(meta.to_json()),
+        return ocp.args.Composite(**save_args(model_variables(model), meta), **{
             OPT_ITEM: ocp.args.StandardSave(state.opt_state),
             ITERATOR_ITEM: ocp.args.JsonSave(iterator_state)})
 

@@ -112,7 +112,7 @@ def make_inference_step(model: AudioResNet) -> tuple[Callable[..., jax.Array], A
     graphdef, state = nnx.split(model)
 
     def infer(state: Any, logmel: jax.Array) -> jax.Array:
-        return nnx.merge(graphdef, state, copy=True)(logmel)
+        return nnx.merge(graphdef, state, copy=True)(logmel).logits
 
     return jax.jit(infer), state
 

@@ -15,11 +15,12 @@ import pytest
 import soundfile
 from flax import nnx
 
-from asf_jax import audio, explain, reconstruct
+from asf_jax import audio
 from asf_jax.classifier import Classifier
+from asf_jax.explain import cli as explain_cli
+from asf_jax.explain import faithfulness, masks, reconstruct, saliency
 from asf_jax.models.slowfast import AudioResNet, ModelConfig
 from asf_jax.recipe import AudioRecipe
-from scripts import explain as explain_script
 
 # 1.28 s clips of 128 frames: a quarter of the real input, same STFT and mel settings.
 TINY = AudioRecipe(name="tiny", clip_seconds=1.28, num_frames=128)
@@ -65,7 +66,7 @@ def trained() -> Classifier:
     @nnx.jit
     def step(model, optimizer, x, y):
         def loss_fn(model):
-            return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()
+            return optax.softmax_cross_entropy_with_integer_labels(model(x).logits, y).mean()
         loss, grads = nnx.value_and_grad(loss_fn)(model)
         optimizer.update(model, grads)
         return loss
@@ -94,19 +95,19 @@ def tiny_slowfast() -> Classifier:
 # ------------------------------------------------------------------------------------------------
 
 
-def saliency(classifier: Classifier, x: np.ndarray, method: str, score: str = "logit",
+def window_map(classifier: Classifier, x: np.ndarray, method: str, score: str = "logit",
              **options) -> np.ndarray:
-    config = explain.SaliencyConfig(method, score, **options)
-    return np.asarray(explain.window_saliency(
+    config = saliency.SaliencyConfig(method, score, **options)
+    return np.asarray(saliency.window_saliency(
         classifier.graphdef, classifier.state, jnp.asarray(x), jnp.asarray([1]),
         jax.random.key(0), float(np.log(TINY.log_offset)), config)[0])
 
 
 def test_gradient_matches_finite_differences(tiny_slowfast):
     x = (-6 + np.random.default_rng(0).normal(size=(1, 32, 128))).astype(np.float32)
-    grad = saliency(tiny_slowfast, x, "grad")
+    grad = window_map(tiny_slowfast, x, "grad")
     assert grad.shape == x.shape and grad.min() >= 0
-    logit = jax.jit(lambda v: tiny_slowfast.apply(v)[0, 1])
+    logit = jax.jit(lambda v: tiny_slowfast.apply(v).logits[0, 1])
     h = 1e-2
     for flat in np.argsort(-grad, axis=None)[:4]:
         cell = np.unravel_index(flat, x.shape)
@@ -119,29 +120,29 @@ def test_gradient_matches_finite_differences(tiny_slowfast):
 
 def test_methods_relate_to_the_gradient(tiny_slowfast):
     x = (-6 + np.random.default_rng(1).normal(size=(2, 32, 128))).astype(np.float32)
-    grad = saliency(tiny_slowfast, x, "grad", "prob")
-    gradxinput = saliency(tiny_slowfast, x, "gradxinput", "prob")
+    grad = window_map(tiny_slowfast, x, "grad", "prob")
+    gradxinput = window_map(tiny_slowfast, x, "gradxinput", "prob")
     floor = np.log(TINY.log_offset)
     positive = gradxinput > 0  # where the signed gradient is positive (x is above the floor)
     np.testing.assert_allclose(gradxinput[positive], (grad * (x - floor))[positive], rtol=1e-4)
     assert positive.any() and not positive.all()
-    np.testing.assert_allclose(saliency(tiny_slowfast, x, "smoothgrad", "prob", noise=0.0,
+    np.testing.assert_allclose(window_map(tiny_slowfast, x, "smoothgrad", "prob", noise=0.0,
                                         samples=2), grad, rtol=1e-4, atol=1e-9)
-    ig = saliency(tiny_slowfast, x, "ig", "prob", samples=4)
+    ig = window_map(tiny_slowfast, x, "ig", "prob", samples=4)
     assert ig.shape == x.shape and ig.min() >= 0 and ig.max() > 0
-    cam = saliency(tiny_slowfast, x, "gradcam", "prob")
+    cam = window_map(tiny_slowfast, x, "gradcam", "prob")
     assert cam.shape == x.shape and 0 <= cam.min() and cam.max() <= 1 + 1e-6
 
 
 def test_whole_recording_is_stitched_from_windows(tiny_slowfast):
-    starts = explain.window_starts(100, 32, 16)
+    starts = audio.window_starts(100, 32, 16)
     assert starts.tolist() == [0, 16, 32, 48, 64, 68]
     ones = np.ones((len(starts), 32, 128))
-    np.testing.assert_allclose(explain.stitch(ones, starts, 100), 1, rtol=1e-6)
+    np.testing.assert_allclose(saliency.stitch(ones, starts, 100), 1, rtol=1e-6)
     logmel = (-6 + np.random.default_rng(2).normal(size=(80, 128))).astype(np.float32)
-    explained = explain.explain_logmel(tiny_slowfast, logmel, target="b")
+    explained = saliency.explain_logmel(tiny_slowfast, logmel, target="b")
     assert explained.saliency.shape == logmel.shape and explained.targets == (1,)
-    assert explain.explain_logmel(tiny_slowfast, logmel[:20], top_k=2).saliency.shape == (20, 128)
+    assert saliency.explain_logmel(tiny_slowfast, logmel[:20], top_k=2).saliency.shape == (20, 128)
 
 
 @pytest.mark.parametrize("method", ["grad", "gradcam", "smoothgrad"])
@@ -149,15 +150,15 @@ def test_targets_chosen_in_the_saliency_pass_and_in_chunks_agree(tiny_slowfast, 
     """The fused pass picks the classes a separate forward pass would, and a recording longer
     than one batch of windows (targets chosen first, then chunk by chunk) gives the same map."""
     logmel = (-6 + np.random.default_rng(3).normal(size=(120, 128))).astype(np.float32)
-    config = explain.SaliencyConfig(method, samples=2)
-    whole = explain.explain_logmel(tiny_slowfast, logmel, top_k=2, config=config)
-    x = explain.windows(logmel, whole.window_starts, 32)
+    config = saliency.SaliencyConfig(method, samples=2)
+    whole = saliency.explain_logmel(tiny_slowfast, logmel, top_k=2, config=config)
+    x = saliency.windows(logmel, whole.window_starts, 32)
     probabilities = tiny_slowfast.probabilities(x).mean(axis=0)
-    assert whole.targets == explain.resolve_targets(["a", "b", "c"], probabilities, None, 2)
+    assert whole.targets == saliency.resolve_targets(["a", "b", "c"], probabilities, None, 2)
     np.testing.assert_allclose(whole.probabilities, probabilities, rtol=1e-5, atol=1e-7)
     chunked_classifier = Classifier(tiny_slowfast.model, TINY, ["a", "b", "c"], max_batch=2)
     assert len(x) > 2
-    chunked = explain.explain_logmel(chunked_classifier, logmel, top_k=2, config=config)
+    chunked = saliency.explain_logmel(chunked_classifier, logmel, top_k=2, config=config)
     assert chunked.targets == whole.targets
     np.testing.assert_allclose(chunked.probabilities, whole.probabilities, rtol=1e-5, atol=1e-7)
     if method != "smoothgrad":  # its noise is drawn per chunk
@@ -166,11 +167,11 @@ def test_targets_chosen_in_the_saliency_pass_and_in_chunks_agree(tiny_slowfast, 
 
 def test_targets_by_name_index_or_rank():
     probabilities = np.array([0.1, 0.6, 0.3])
-    assert explain.resolve_targets(["a", "b", "c"], probabilities, None, 2) == (1, 2)
-    assert explain.resolve_targets(["a", "Dog bark", "c"], probabilities, "dog BARK") == (1,)
-    assert explain.resolve_targets(["a", "b", "c"], probabilities, "2") == (2,)
+    assert saliency.resolve_targets(["a", "b", "c"], probabilities, None, 2) == (1, 2)
+    assert saliency.resolve_targets(["a", "Dog bark", "c"], probabilities, "dog BARK") == (1,)
+    assert saliency.resolve_targets(["a", "b", "c"], probabilities, "2") == (2,)
     with pytest.raises(ValueError, match="did you mean"):
-        explain.resolve_targets(["a", "dog bark"], probabilities[:2], "dog")
+        saliency.resolve_targets(["a", "dog bark"], probabilities[:2], "dog")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -180,23 +181,23 @@ def test_targets_by_name_index_or_rank():
 
 def test_masks_range_binary_and_exact_area():
     values = np.random.default_rng(3).gamma(2.0, size=(201, 128)).astype(np.float32)
-    normalised = explain.normalise(values)
+    normalised = masks.normalise(values)
     assert normalised.min() == 0 and normalised.max() == 1
-    assert not explain.normalise(np.full((3, 4), 2.0)).any()
+    assert not masks.normalise(np.full((3, 4), 2.0)).any()
     for percent in (1, 12.5, 50):
-        mask = explain.make_mask(values, explain.MaskSpec.parse(f"top:{percent}"))
+        mask = masks.make_mask(values, masks.MaskSpec.parse(f"top:{percent}"))
         assert set(np.unique(mask)) <= {0.0, 1.0}
         assert mask.sum() == round(percent / 100 * values.size)
-    mean = explain.make_mask(values, explain.MaskSpec.parse("mean"))
-    strict = explain.make_mask(values, explain.MaskSpec.parse("std:2"))
+    mean = masks.make_mask(values, masks.MaskSpec.parse("mean"))
+    strict = masks.make_mask(values, masks.MaskSpec.parse("std:2"))
     assert strict.sum() < mean.sum() and np.all(strict <= mean)
-    soft = explain.make_mask(values, explain.MaskSpec.parse("std:1", binary=False,
+    soft = masks.make_mask(values, masks.MaskSpec.parse("std:1", binary=False,
                                                             sigma=(1.0, 1.0)))
     assert 0 <= soft.min() and soft.max() <= 1 and len(np.unique(soft)) > 2
-    shuffled = explain.random_mask(mean, np.random.default_rng(0))
+    shuffled = masks.random_mask(mean, np.random.default_rng(0))
     assert shuffled.sum() == mean.sum() and not np.array_equal(shuffled, mean)
     with pytest.raises(ValueError):
-        explain.MaskSpec.parse("top")
+        masks.MaskSpec.parse("top")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -210,19 +211,19 @@ def test_salient_audio_keeps_more_than_a_random_mask(trained):
     kept = {"salient": [], "random": [], "complement": []}
     for _ in range(3):
         samples = synthetic_clip(1, rng, seconds=2.0)
-        explained = explain.explain_audio(trained, samples, target="noise")
-        mask = explain.make_mask(explained.saliency, explain.MaskSpec.parse("top:10",
+        explained = saliency.explain_audio(trained, samples, target="noise")
+        mask = masks.make_mask(explained.saliency, masks.MaskSpec.parse("top:10",
                                                                             sigma=(1, 1)))
         salient = reconstruct.phase_preserving(samples, mask, TINY)
-        random = reconstruct.phase_preserving(samples, explain.random_mask(mask, rng), TINY)
+        random = reconstruct.phase_preserving(samples, masks.random_mask(mask, rng), TINY)
         reference = float(trained.predict(samples)[1])
-        result = explain.kept_probability(trained, reference, {
+        result = faithfulness.kept_probability(trained, reference, {
             "salient": salient.salient, "random": random.salient,
             "complement": salient.complement}, explained.targets)
         for name in kept:
             kept[name].append(result[name]["kept"])
-        curves = explain.deletion_insertion(trained, explained, steps=5)
-        whole = float(explain.class_score(trained, explained.logmel[None], (1,))[0])
+        curves = faithfulness.deletion_insertion(trained, explained, steps=5)
+        whole = float(faithfulness.class_score(trained, explained.logmel[None], (1,))[0])
         assert curves["deletion"][0] == pytest.approx(whole, abs=1e-5)
         assert curves["insertion"][-1] == pytest.approx(whole, abs=1e-5)
     assert np.mean(kept["salient"]) > np.mean(kept["random"]) > np.mean(kept["complement"])
@@ -254,7 +255,7 @@ class LinkChecker(HTMLParser):
 
 def test_cli_help_names_every_flag(capsys):
     with pytest.raises(SystemExit):
-        explain_script.parse_args(["--help"])
+        explain_cli.parse_args(["--help"])
     text = capsys.readouterr().out
     for flag in ("--ckpt", "--audio", "--target", "--top-k", "--method", "--threshold", "--out",
                  "--split", "--num", "--data_dir", "--manual_dir", "--compare", "--profile"):
@@ -270,11 +271,11 @@ def explained_files(trained, tmp_path_factory) -> tuple[Path, list[dict]]:
     soundfile.write(folder / "stereo8k.wav", stereo, 8000)
     soundfile.write(folder / "long44k.wav", synthetic_clip(1, rng, 7.0, 44100), 44100)
     out = folder / "out"
-    args = explain_script.parse_args([
+    args = explain_cli.parse_args([
         "--ckpt", "unused", "--audio", str(folder / "stereo8k.wav"),
         str(folder / "long44k.wav"), "--out", str(out), "--threshold", "top:15",
         "--curve_steps", "3"])
-    return out, explain_script.run(args, trained)
+    return out, explain_cli.run(args, trained)
 
 
 def test_cli_explains_files_of_any_rate_and_channels(explained_files):
@@ -315,11 +316,11 @@ def test_index_page_renders_its_figures_in_headless_chromium(explained_files, tm
 def test_cli_griffin_lim_and_method_table(trained, tmp_path):
     soundfile.write(tmp_path / "clip.wav", synthetic_clip(0, np.random.default_rng(8)), SR)
     out = tmp_path / "cmp"
-    args = explain_script.parse_args([
+    args = explain_cli.parse_args([
         "--ckpt", "unused", "--audio", str(tmp_path / "clip.wav"), "--out", str(out),
         "--reconstruction", "griffinlim", "--n_iter", "4", "--curve_steps", "3",
         "--compare", "grad,gradcam"])
-    table = explain_script.run(args, trained)
+    table = explain_cli.run(args, trained)
     assert [row["method"] for row in table] == ["grad", "gradcam"]
     assert {"kept_salient", "kept_random", "kept_complement", "deletion_auc",
             "insertion_auc"} <= set(table[0])

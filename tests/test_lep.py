@@ -8,28 +8,29 @@ import pytest
 from flax import nnx
 
 from asf_jax.lep import (
-    LEPClassifierModel,
-    LEPHead,
+    held_out_class_indices,
     held_out_topk_accuracy,
     lep_loss,
     open_vocab_scores,
     rank_labels,
-    split_held_out_classes,
 )
+from asf_jax.models.slowfast import AudioResNet, ModelConfig
 
-NUM_CLASSES, DIM, FEATURES, BATCH = 6, 3, 8, 4
+NUM_CLASSES, DIM, FRAMES, BATCH = 6, 3, 16, 4
 
 
-def tiny_model(seed: int = 0) -> LEPClassifierModel:
-    """An nnx.Linear stands in for the audio network: the head only sees its logits."""
-    rngs = nnx.Rngs(seed)
-    return LEPClassifierModel(nnx.Linear(FEATURES, NUM_CLASSES, rngs=rngs),
-                              LEPHead(NUM_CLASSES, DIM, rngs=rngs))
+def tiny_model(seed: int = 0, embedding_dim: int = DIM) -> AudioResNet:
+    """A one-block-per-stage Slow-only width-4 network with (or without) an LEP head."""
+    config = ModelConfig(arch="slow", width=4, stage_blocks=(1, 1, 1, 1), num_classes=NUM_CLASSES,
+                         num_frames=FRAMES, dropout_rate=0.0, embedding_dim=embedding_dim)
+    model = AudioResNet(config, rngs=nnx.Rngs(seed))
+    model.eval()
+    return model
 
 
 def batch(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    inputs = rng.standard_normal((BATCH, FEATURES)).astype(np.float32)
+    inputs = rng.standard_normal((BATCH, FRAMES, 128)).astype(np.float32)
     labels = rng.integers(0, NUM_CLASSES, BATCH)
     table = rng.standard_normal((NUM_CLASSES, DIM)).astype(np.float32)
     return inputs, labels, table
@@ -55,40 +56,50 @@ def test_loss_matches_hand_computation():
 def test_model_returns_logits_and_projection():
     model = tiny_model()
     inputs, _, _ = batch()
-    logits, projected = model(jnp.asarray(inputs))
-    np.testing.assert_allclose(logits, model.backbone(inputs))
-    np.testing.assert_allclose(projected, logits @ model.head.projection.kernel[...]
-                               + model.head.projection.bias[...], rtol=1e-6)
+    forward = nnx.jit(lambda m, x: m(x))
+    logits, projected = forward(model, jnp.asarray(inputs))
+    head = model.lep_head.projection
+    np.testing.assert_allclose(projected, logits @ head.kernel[...] + head.bias[...], rtol=1e-5,
+                               atol=1e-6)
     assert projected.shape == (BATCH, DIM)
+    # The same model without the head (same seed) answers the same call with the same logits.
+    plain_logits, plain_projection = forward(tiny_model(embedding_dim=0), jnp.asarray(inputs))
+    assert plain_projection is None
+    np.testing.assert_array_equal(plain_logits, logits)
 
 
-def grads(lam: float) -> tuple[nnx.State, nnx.State]:
+def grads(lam: float) -> tuple[dict, dict]:
     """(LEP-loss gradients, CE-only gradients) of the same model on the same batch."""
     model = tiny_model()
     inputs, labels, table = batch()
 
-    def lep(m: LEPClassifierModel) -> jax.Array:
+    def lep(m: AudioResNet) -> jax.Array:
         return lep_loss(*m(inputs), labels, table, lam)[0]
 
-    def ce_only(m: LEPClassifierModel) -> jax.Array:
-        return optax.softmax_cross_entropy_with_integer_labels(m(inputs)[0], labels).mean()
+    def ce_only(m: AudioResNet) -> jax.Array:
+        return optax.softmax_cross_entropy_with_integer_labels(m(inputs).logits, labels).mean()
 
-    return nnx.jit(nnx.grad(lep))(model), nnx.jit(nnx.grad(ce_only))(model)
+    return (nnx.to_pure_dict(nnx.jit(nnx.grad(lep))(model)),
+            nnx.to_pure_dict(nnx.jit(nnx.grad(ce_only))(model)))
+
+
+def backbone(tree: dict) -> dict:
+    return {key: value for key, value in tree.items() if key != "lep_head"}
 
 
 def test_lambda_zero_gives_the_baseline_gradients_exactly():
     lep, baseline = grads(0.0)
-    for got, want in zip(jax.tree.leaves(lep["backbone"]), jax.tree.leaves(baseline["backbone"]),
+    for got, want in zip(jax.tree.leaves(backbone(lep)), jax.tree.leaves(backbone(baseline)),
                          strict=True):
         np.testing.assert_array_equal(got, want)
-    for leaf in jax.tree.leaves(lep["head"]):
+    for leaf in jax.tree.leaves(lep["lep_head"]):
         np.testing.assert_array_equal(leaf, 0.0)
 
 
 def test_embedding_term_reaches_backbone_and_head():
     lep, baseline = grads(0.5)
-    assert all(np.abs(leaf).max() > 0 for leaf in jax.tree.leaves(lep["head"]))
-    assert not np.allclose(lep["backbone"]["kernel"][...], baseline["backbone"]["kernel"][...])
+    assert all(np.abs(leaf).max() > 0 for leaf in jax.tree.leaves(lep["lep_head"]))
+    assert not np.allclose(lep["head"]["kernel"], baseline["head"]["kernel"])
 
 
 def test_training_steps_lower_the_loss_and_leave_the_table_alone():
@@ -100,8 +111,8 @@ def test_training_steps_lower_the_loss_and_leave_the_table_alone():
                               wrt=nnx.Param)
 
     @nnx.jit
-    def step(model: LEPClassifierModel, optimizer: nnx.Optimizer) -> jax.Array:
-        def loss_fn(m: LEPClassifierModel) -> jax.Array:
+    def step(model: AudioResNet, optimizer: nnx.Optimizer) -> jax.Array:
+        def loss_fn(m: AudioResNet) -> jax.Array:
             return lep_loss(*m(inputs), labels, table, 0.5)[0]
 
         loss, g = nnx.value_and_grad(loss_fn)(model)
@@ -134,15 +145,13 @@ def test_rank_labels_puts_the_nearest_label_first():
     assert rank_labels(projected, table, k=10)[1].shape == (3, 4)
 
 
-def test_split_held_out_classes():
-    names = [f"class {i}" for i in range(20)]
-    train, held = split_held_out_classes(names, 5, seed=0)
-    assert len(held) == 5 and sorted(train + held) == sorted(names)
-    assert train == [n for n in names if n in train] and held == [n for n in names if n in held]
-    assert split_held_out_classes(names, 5, seed=0) == (train, held)
-    assert split_held_out_classes(names, 5, seed=1)[1] != held
+def test_held_out_classes_are_chosen_by_seed():
+    held = held_out_class_indices(20, 5, seed=0)
+    assert len(set(held)) == 5 and list(held) == sorted(held) and max(held) < 20
+    assert held_out_class_indices(20, 5, seed=0) == held
+    assert held_out_class_indices(20, 5, seed=1) != held
     with pytest.raises(ValueError, match="k must be"):
-        split_held_out_classes(names, 20, seed=0)
+        held_out_class_indices(20, 20, seed=0)
 
 
 def test_held_out_topk_accuracy_and_chance():

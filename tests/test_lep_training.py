@@ -21,9 +21,10 @@ from asf_jax.checkpoint import (
 from asf_jax.classifier import load_classifier
 from asf_jax.datasets import load_split
 from asf_jax.embeddings import embed_labels
-from asf_jax.lep import LEPClassifierModel, LEPHead
-from asf_jax.models.slowfast import create_model
+from asf_jax.finetune import load_initial_weights
+from asf_jax.models.slowfast import AudioResNet, create_model
 from asf_jax.optim import sgd_with_decay
+from asf_jax.settings import Settings
 from asf_jax.steps import (
     ModelGraphs,
     TrainState,
@@ -46,19 +47,19 @@ def lep_config(data_dir: Path, **lep_fields):
     return config
 
 
-def tiny_backbone(data_dir: Path):
-    return create_model(train.model_config(tiny_config(data_dir), len(TINY_CLASSES), 128))
+def tiny_model(data_dir: Path, embedding_dim: int = 0) -> AudioResNet:
+    settings = Settings.from_config(tiny_config(data_dir))
+    return create_model(settings.model_config(len(TINY_CLASSES), 128, embedding_dim))
 
 
-def lep_model(backbone) -> LEPClassifierModel:
-    return LEPClassifierModel(backbone, LEPHead(len(TINY_CLASSES), EMBEDDING_DIM,
-                                                rngs=nnx.Rngs(1)))
+def without_head(tree: dict) -> dict:
+    return {key: value for key, value in tree.items() if key != "lep_head"}
 
 
 @pytest.fixture(scope="module")
 def baseline_checkpoint(tiny_dataset, tmp_path_factory) -> Path:
     """An untrained baseline saved as a classifier checkpoint (the source of a fine-tune)."""
-    backbone = tiny_backbone(tiny_dataset)
+    backbone = tiny_model(tiny_dataset)
     recipe = load_split(tiny_dataset, "train", "slow").recipe
     meta = CheckpointMeta(backbone.config, recipe, list(TINY_CLASSES), source="test baseline")
     return save_classifier(tmp_path_factory.mktemp("baseline") / "ckpt", backbone, meta)
@@ -89,27 +90,26 @@ def step_once(model: nnx.Module, objective=None) -> TrainState:
 
 
 def test_lambda_zero_gives_the_baseline_backbone_update(tiny_dataset):
-    backbone = tiny_backbone(tiny_dataset)
     table = np.random.default_rng(1).standard_normal((len(TINY_CLASSES), EMBEDDING_DIM))
-    lep_state = step_once(lep_model(backbone), lep_objective(table, 0.0))
-    baseline_state = step_once(backbone)
+    lep_state = step_once(tiny_model(tiny_dataset, EMBEDDING_DIM), lep_objective(table, 0.0))
+    baseline_state = step_once(tiny_model(tiny_dataset))
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
-                 lep_state.params["backbone"], baseline_state.params)
+                 without_head(lep_state.params), baseline_state.params)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
-                 lep_state.batch_stats["backbone"], baseline_state.batch_stats)
+                 lep_state.batch_stats, baseline_state.batch_stats)
 
 
 def test_init_from_a_baseline_fills_the_backbone_and_reports_the_fresh_head(
         tiny_dataset, baseline_checkpoint, caplog):
-    model = lep_model(tiny_backbone(tiny_dataset))
-    head_before = model_variables(model.head)
+    model = tiny_model(tiny_dataset, EMBEDDING_DIM)
+    head_before = model_variables(model.lep_head)
     with caplog.at_level(logging.INFO):
-        train.load_initial_weights(model, str(baseline_checkpoint))
+        load_initial_weights(model, str(baseline_checkpoint))
     source = load_classifier(baseline_checkpoint).model
-    jax.tree.map(np.testing.assert_array_equal, model_variables(model.backbone),
+    jax.tree.map(np.testing.assert_array_equal, without_head(model_variables(model)),
                  model_variables(source))
-    jax.tree.map(np.testing.assert_array_equal, model_variables(model.head), head_before)
-    assert "re-initialised 2: head/projection/bias, head/projection/kernel" in caplog.text
+    jax.tree.map(np.testing.assert_array_equal, model_variables(model.lep_head), head_before)
+    assert "re-initialised 2: lep_head/projection/bias, lep_head/projection/kernel" in caplog.text
 
 
 def test_lep_training_reports_held_out_and_loss_terms(lep_run):
@@ -119,9 +119,11 @@ def test_lep_training_reports_held_out_and_loss_terms(lep_run):
     assert results["heldout_clips"] == 4  # two held-out classes, two test clips each
     assert results["heldout_chance_top1"] == 0.5 and results["heldout_chance_top5"] == 1.0
     assert results["heldout_top5"] == 1.0 and 0.0 <= results["heldout_top1"] <= 1.0
-    lep = read_meta(resolve_checkpoint_dir(workdir)).extra["lep"]
-    assert lep["dim"] == EMBEDDING_DIM and lep["lam"] == 0.5 and lep["encoder"] == "glove-6b-50d"
-    assert len(lep["held_out_classes"]) == 2
+    meta = read_meta(resolve_checkpoint_dir(workdir))
+    assert meta.model.embedding_dim == EMBEDDING_DIM and meta.lep.lam == 0.5
+    assert meta.lep.embeddings.encoder == "glove-6b-50d"
+    assert meta.lep.embeddings.table.shape == (len(TINY_CLASSES), EMBEDDING_DIM)
+    assert len(meta.lep.held_out_classes) == 2
 
 
 def test_lep_checkpoint_loads_and_projects(lep_run):

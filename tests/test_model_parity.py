@@ -71,7 +71,7 @@ def test_eval_logits_match_reference(checkpoint, io):
 
 
 def test_training_forward_logits_and_running_statistics(model, io):
-    logits = nnx.jit(lambda m, x: m(x))(model, jnp.asarray(io["input_pathway1"][:, 0]))
+    logits = nnx.jit(lambda m, x: m(x).logits)(model, jnp.asarray(io["input_pathway1"][:, 0]))
     np.testing.assert_allclose(np.asarray(logits), io["train_logits_no_dropout"], atol=1e-4,
                                rtol=0)
     keys = [k for k in io.files if k.startswith("after_train_forward/")]
@@ -91,7 +91,7 @@ def test_one_sgd_step_matches_pytorch(model, checkpoint, io):
     @nnx.jit
     def loss_and_grads(model):
         def loss_fn(model):
-            logits = model(x)
+            logits = model(x).logits
             return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
         return nnx.value_and_grad(loss_fn)(model)
 

@@ -4,7 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from asf_jax import audio, reconstruct
+from asf_jax import audio
+from asf_jax.explain import reconstruct
 from asf_jax.recipe import SLOWFAST
 
 from .conftest import DATA

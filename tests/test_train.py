@@ -14,7 +14,7 @@ import pytest
 from asf_jax import input_pipeline, train
 from asf_jax.checkpoint import model_variables
 from asf_jax.classifier import load_classifier
-from configs import demo
+from asf_jax.configs import demo
 
 
 def tiny_config(data_dir: Path, **train_fields):

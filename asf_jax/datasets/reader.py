@@ -39,6 +39,26 @@ class DatasetSplit:
             return scan_labels(self.source)
         return split_labels(self.info, self.split, self.source)
 
+    def without_classes(self, classes: Sequence[int]) -> DatasetSplit:
+        """The split minus the clips of `classes`, without copying or reading any clip."""
+        keep = np.flatnonzero(~np.isin(self.labels(), classes))
+        return dataclasses.replace(self, source=IndexView(self.source, keep),
+                                   num_examples=len(keep), info=None)
+
+
+class IndexView(Sequence):
+    """The records of `source` at `indices` (a filtered, reordered or repeated source)."""
+
+    def __init__(self, source: Sequence[Any], indices: np.ndarray):
+        self.source = source
+        self.indices = np.asarray(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.source[int(self.indices[index])]
+
 
 def dataset_dir(data_dir: str | os.PathLike, config: str = "slowfast") -> Path:
     """`<data_dir>/vggsound/<config>/<latest version>`, or `data_dir` itself if it is one."""

@@ -8,12 +8,14 @@ Module names follow the reference's state-dict structure so checkpoint import is
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from asf_jax.lep import LEPHead
 from asf_jax.models.layers import ConvBN, dense_init, max_pool_3x3
 from asf_jax.serialization import DictSerializable
 
@@ -37,6 +39,7 @@ class ModelConfig(DictSerializable):
     dropout_rate: float = 0.5
     num_frames: int = 512  # input frames (128 for the Slow-only recipe)
     stage_blocks: tuple[int, ...] | None = None  # overrides depth's blocks; for tiny test models
+    embedding_dim: int = 0  # size D of a Label Embeddings Projection head; 0: no such head
 
     @property
     def blocks(self) -> tuple[int, ...]:
@@ -53,6 +56,15 @@ class ModelConfig(DictSerializable):
                 raise ValueError(f"stage_blocks needs 4 positive counts, got {self.stage_blocks}")
         if self.arch == "slowfast" and self.width % self.beta_inv:
             raise ValueError(f"width {self.width} is not divisible by beta_inv {self.beta_inv}")
+        if self.embedding_dim < 0:
+            raise ValueError(f"embedding_dim must be >= 0, got {self.embedding_dim}")
+
+
+class ModelOutputs(NamedTuple):
+    """What every model answers: class logits, and the LEP projection when it has that head."""
+
+    logits: jax.Array  # (batch, classes) float32
+    projection: jax.Array | None  # (batch, D) float32 LEP projection ê of the logits, or None
 
 @dataclasses.dataclass(frozen=True)
 class PathwaySpec:
@@ -154,6 +166,8 @@ class AudioResNet(nnx.Module):
         self.dropout = nnx.Dropout(config.dropout_rate)
         self.head = nnx.Linear(sum(p.out_features for p in self.pathways), config.num_classes,
                                kernel_init=dense_init, dtype=dtype, rngs=rngs)
+        self.lep_head = (LEPHead(config.num_classes, config.embedding_dim, rngs=rngs)
+                         if config.embedding_dim else None)
 
     def pathway_inputs(self, logmel: jax.Array) -> list[jax.Array]:
         """(batch, frames, mel) -> per-pathway (batch, time, mel, 1) inputs."""
@@ -182,16 +196,19 @@ class AudioResNet(nnx.Module):
             x = block(x)
         return x
 
-    def classify(self, features: list[jax.Array], rngs: nnx.Rngs | None = None) -> jax.Array:
-        """Global average pool of each pathway, concat (Slow first), dropout, linear head.
+    def classify(self, features: list[jax.Array], rngs: nnx.Rngs | None = None
+                 ) -> ModelOutputs:
+        """Global average pool of each pathway, concat (Slow first), dropout, linear head, and
+        the LEP projection of the logits when the model has that head.
 
         Dropout draws from `rngs` (needed in training mode only).
         """
         pooled = jnp.concatenate([f.mean(axis=(1, 2)) for f in features], axis=-1)
-        return self.head(self.dropout(pooled, rngs=rngs)).astype(jnp.float32)
+        logits = self.head(self.dropout(pooled, rngs=rngs)).astype(jnp.float32)
+        return ModelOutputs(logits, None if self.lep_head is None else self.lep_head(logits))
 
-    def __call__(self, logmel: jax.Array, rngs: nnx.Rngs | None = None) -> jax.Array:
-        """(batch, frames, mel) log-mel -> (batch, classes) float32 logits."""
+    def __call__(self, logmel: jax.Array, rngs: nnx.Rngs | None = None) -> ModelOutputs:
+        """(batch, frames, mel) log-mel -> logits (batch, classes) and projection (or None)."""
         return self.classify(self.features(logmel), rngs)
 
 

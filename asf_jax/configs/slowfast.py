@@ -12,7 +12,7 @@ Evaluate a checkpoint (asf_jax or a reference .pyth) only:
         --config.train.enable=False --config.eval.checkpoint=SLOWFAST_VGG.pyth
 """
 
-from configs.common import base_config
+from asf_jax.configs.common import base_config
 
 
 def get_config(arg: str | None = None):

@@ -13,8 +13,8 @@ scripts/embed_labels.py; "" embeds the dataset's class names with the default en
 `--config.lep.held_out_classes=K` (zero-shot test on K classes kept out of training).
 """
 
+from asf_jax.configs.common import base_config
 from asf_jax.embeddings import VGGSOUND_GLOVE50
-from configs.common import base_config
 
 
 def get_config(arg: str | None = None):

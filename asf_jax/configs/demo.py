@@ -10,7 +10,7 @@ Same recipe and network family as the reference, but width 8, one bottleneck per
 schedule with a cosine decay, and precise BN over the whole (small) training set.
 """
 
-from configs.common import base_config
+from asf_jax.configs.common import base_config
 
 
 def get_config(arg: str | None = None):

@@ -6,7 +6,7 @@ Build the dataset with `--config slow` first, then:
         --config.data.data_dir ~/tensorflow_datasets
 """
 
-from configs.common import base_config
+from asf_jax.configs.common import base_config
 
 
 def get_config(arg: str | None = None):

@@ -8,7 +8,7 @@
 The class names are embedded with the default encoder (GloVe-6B-50d) at start-up.
 """
 
-from configs import demo
+from asf_jax.configs import demo
 
 
 def get_config(arg: str | None = None):

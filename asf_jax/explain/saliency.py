@@ -1,11 +1,10 @@
-"""Which time-frequency cells made the network choose a class, and how much they matter.
+"""Which time-frequency cells made the network choose a class: saliency maps.
 
 Saliency is taken of a class score (softmax probability or logit of the predicted class, a named
 class, or the sum over the top k) w.r.t. the (frames, mel) log-mel by `jax.grad` under `jit`; the
 Slow input is a gather of the same spectrogram, so one gradient covers both pathways. A recording
 longer than one network input is explained window by window (overlapping clips, stitched by a
-weighted overlap-add). Masks turn saliency into the cells to keep; deletion/insertion curves measure
-how much the class score depends on them.
+weighted overlap-add).
 
 Attribution conventions: `grad` and `smoothgrad` give |gradient|; `gradxinput` and `ig` compare with
 digital silence (the log floor `log(log_offset)`) and keep the positive evidence; `gradcam` is the
@@ -21,7 +20,6 @@ import re
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.ndimage
 from flax import nnx
 
 from asf_jax import audio
@@ -89,9 +87,9 @@ def window_saliency(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array,
     model = nnx.merge(graphdef, state)
     if config.method == "gradcam":  # the gradient w.r.t. each pathway's stage-5 features
         features = model.features(x)  # per pathway (batch, time, freq, channels)
-        logits, backward = jax.vjp(model.classify, features)
+        logits, backward = jax.vjp(lambda f: model.classify(f).logits, features)
     else:
-        logits, backward = jax.vjp(model, x)
+        logits, backward = jax.vjp(lambda v: model(v).logits, x)
     probabilities = jax.nn.softmax(logits, axis=-1).mean(axis=0)
     if targets is None:
         targets = jax.lax.top_k(probabilities, top_k)[1]
@@ -102,7 +100,7 @@ def window_saliency(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array,
         grad = backward(cotangent)[0]
         saliency = jnp.abs(grad) if config.method == "grad" else jax.nn.relu(grad * (x - floor))
         return saliency, probabilities, targets
-    grad = jax.grad(lambda v: _target_score(model(v), targets, config.score).sum())
+    grad = jax.grad(lambda v: _target_score(model(v).logits, targets, config.score).sum())
     if config.method == "smoothgrad":
         spread = config.noise * (x.max(axis=(1, 2)) - x.min(axis=(1, 2)))[:, None, None]
         noise = jax.random.normal(key, (config.samples,) + x.shape)
@@ -129,15 +127,6 @@ def _gradcam(features: tuple[jax.Array, ...], grads: tuple[jax.Array, ...],
 # ------------------------------------------------------------------------------------------------
 # Whole recordings: windows and stitching.
 # ------------------------------------------------------------------------------------------------
-
-
-def window_starts(num_frames: int, window: int, hop: int) -> np.ndarray:
-    """First frames of windows `hop` apart; the last is aligned to the end of the recording."""
-    last = max(num_frames - window, 0)
-    starts = list(range(0, last + 1, max(hop, 1)))
-    if starts[-1] != last:
-        starts.append(last)
-    return np.asarray(starts)
 
 
 def windows(logmel: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
@@ -182,7 +171,7 @@ def explain_logmel(classifier: Classifier, logmel: np.ndarray, target: str | int
                    ) -> Saliency:
     """Saliency of a whole recording's (frames, mel) log-mel for the chosen (or predicted) class."""
     window = classifier.config.num_frames
-    starts = window_starts(len(logmel), window, round(window * config.window_hop))
+    starts = audio.window_starts(len(logmel), window, round(window * config.window_hop))
     x = windows(logmel, starts, window)  # (windows, window, mel)
     targets = None
     if target is not None:
@@ -213,131 +202,3 @@ def explain_audio(classifier: Classifier, samples: np.ndarray, target: str | int
     """`explain_logmel` of the log-mel of mono samples at the recipe's rate."""
     return explain_logmel(classifier, audio.logmel(samples, classifier.recipe), target, top_k,
                           config, seed)
-
-
-# ------------------------------------------------------------------------------------------------
-# Masks.
-# ------------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class MaskSpec:
-    """Threshold rule on the [0, 1]-normalised (optionally smoothed) saliency.
-
-    `mean`: cells at or above the mean; `std`: above mean + k·std; `top`: exactly the `percent` %
-    most salient cells. Binary masks are 0/1; soft ones keep the normalised saliency where selected.
-    """
-
-    rule: str = "std"
-    k: float = 1.0
-    percent: float = 20.0
-    binary: bool = True
-    sigma: tuple[float, float] = (0.0, 0.0)  # Gaussian smoothing (frames, mel) before thresholding
-
-    @classmethod
-    def parse(cls, text: str, binary: bool = True, sigma: tuple[float, float] = (0.0, 0.0)
-              ) -> MaskSpec:
-        """"mean", "std" / "std:K" or "top:P" (percent)."""
-        rule, _, value = text.partition(":")
-        if rule == "mean" and not value:
-            return cls("mean", binary=binary, sigma=sigma)
-        if rule == "std":
-            return cls("std", k=float(value or 1.0), binary=binary, sigma=sigma)
-        if rule == "top" and value:
-            return cls("top", percent=float(value), binary=binary, sigma=sigma)
-        raise ValueError(f"threshold {text!r}: expected mean, std, std:K or top:P")
-
-
-def normalise(saliency: np.ndarray) -> np.ndarray:
-    """Min-max to [0, 1] per clip; a constant map becomes zeros."""
-    low, high = float(saliency.min()), float(saliency.max())
-    return ((saliency - low) / (high - low) if high > low else np.zeros_like(saliency)).astype(
-        np.float32)
-
-
-def top_cells(saliency: np.ndarray, fraction: float) -> np.ndarray:
-    """Boolean mask of exactly round(fraction · size) most salient cells (ties: first position)."""
-    count = int(round(fraction * saliency.size))
-    order = np.argsort(-saliency, axis=None, kind="stable")
-    selected = np.zeros(saliency.size, bool)
-    selected[order[:count]] = True
-    return selected.reshape(saliency.shape)
-
-
-def make_mask(saliency: np.ndarray, spec: MaskSpec = MaskSpec()) -> np.ndarray:
-    """(frames, mel) saliency -> (frames, mel) float32 mask in [0, 1]."""
-    values = normalise(scipy.ndimage.gaussian_filter(saliency, spec.sigma, mode="nearest")
-                       if any(spec.sigma) else saliency)
-    if spec.rule == "top":
-        selected = top_cells(values, spec.percent / 100)
-    elif spec.rule == "mean":
-        selected = values >= values.mean()
-    else:
-        selected = values > values.mean() + spec.k * values.std()
-    return (selected if spec.binary else np.where(selected, values, 0)).astype(np.float32)
-
-
-def random_mask(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The same mask values at random cells: a baseline with the same area (and softness)."""
-    return rng.permutation(mask.ravel()).reshape(mask.shape)
-
-
-# ------------------------------------------------------------------------------------------------
-# Faithfulness.
-# ------------------------------------------------------------------------------------------------
-
-
-def removed_value(logmel: np.ndarray, baseline: str, log_offset: float) -> float:
-    """What a removed cell becomes: the clip's mean log-mel ("mean") or the log floor ("floor")."""
-    if baseline == "mean":
-        return float(logmel.mean())
-    if baseline == "floor":
-        return float(np.log(log_offset))
-    raise ValueError(f"baseline must be 'mean' or 'floor', got {baseline!r}")
-
-
-def class_score(classifier: Classifier, logmels: np.ndarray, targets: tuple[int, ...],
-                window_hop: float = 0.5) -> np.ndarray:
-    """(n, frames, mel) recordings -> (n,) summed target probability, mean over windows."""
-    window = classifier.config.num_frames
-    starts = window_starts(logmels.shape[1], window, round(window * window_hop))
-    x = np.concatenate([windows(lm, starts, window) for lm in logmels])
-    probabilities = classifier.probabilities(x)[:, list(targets)].sum(axis=-1)
-    return probabilities.reshape(len(logmels), len(starts)).mean(axis=1)
-
-
-def deletion_insertion(classifier: Classifier, explained: Saliency, steps: int = 11,
-                       baseline: str = "mean") -> dict[str, list[float] | float]:
-    """Target probability as the most salient cells are removed (deletion) or added (insertion).
-
-    Removed cells take `removed_value(baseline)`; areas are trapezoid AUCs over the removed/added
-    fraction in [0, 1] (deletion: lower is more faithful; insertion: higher is).
-    """
-    logmel = explained.logmel
-    fill = removed_value(logmel, baseline, classifier.recipe.log_offset)
-    fractions = np.linspace(0, 1, steps)
-    order = np.argsort(np.argsort(-explained.saliency, axis=None, kind="stable")).reshape(
-        logmel.shape)  # rank of every cell, 0 = most salient
-    top = [order < round(f * logmel.size) for f in fractions]
-    deleted = np.stack([np.where(t, fill, logmel) for t in top])
-    inserted = np.stack([np.where(t, logmel, fill) for t in top])
-    scores = class_score(classifier, np.concatenate([deleted, inserted]), explained.targets)
-    deletion, insertion = scores[:steps], scores[steps:]
-    return {"fractions": fractions.tolist(), "deletion": deletion.tolist(),
-            "insertion": insertion.tolist(), "baseline": baseline,
-            "deletion_auc": float(np.trapezoid(deletion, fractions)),
-            "insertion_auc": float(np.trapezoid(insertion, fractions))}
-
-
-def kept_probability(classifier: Classifier, reference: float,
-                     reconstructions: dict[str, np.ndarray], targets: tuple[int, ...]
-                     ) -> dict[str, dict[str, float]]:
-    """Re-classify audio through the full pipeline (`Classifier.predict`): target probability kept.
-
-    `kept` is a reconstruction's target probability over `reference`, the original's.
-    """
-    result = {}
-    for name, samples in reconstructions.items():
-        probability = float(classifier.predict(samples)[list(targets)].sum())
-        result[name] = {"probability": probability, "kept": probability / max(reference, 1e-12)}
-    return result

@@ -4,7 +4,7 @@
         --config.data.data_dir ~/tensorflow_datasets
 """
 
-from configs.common import base_config
+from asf_jax.configs.common import base_config
 
 
 def get_config(arg: str | None = None):
