@@ -19,14 +19,14 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m ruff check asf_jax scripts tests configs
+	$(PY) -m ruff check asf_jax scripts tests
 	$(PY) -m pytest -n 2 --durations=15 tests
 
 # The main job on synthetic data: make the demo dataset, build it with TFDS, train, evaluate.
 demo: $(STAMP)
 	test -f $(DEMO_DIR)/manual/vggsound.csv || $(PY) scripts/make_demo_dataset.py --out $(DEMO_DIR)/manual
 	$(PY) -m asf_jax.datasets.build --manual_dir $(DEMO_DIR)/manual --data_dir $(DEMO_DIR)/tfds
-	$(PY) -m asf_jax.main --config configs/demo.py --workdir $(DEMO_DIR)/run \
+	$(PY) -m asf_jax.main --config demo --workdir $(DEMO_DIR)/run \
 		--config.data.data_dir=$(DEMO_DIR)/tfds
 	@echo
 	@echo "Results in $(DEMO_DIR)/run: eval/ (metrics JSON, per-class CSV), checkpoints/, best/,"
@@ -35,7 +35,7 @@ demo: $(STAMP)
 	@cat $$(ls -v $(DEMO_DIR)/run/eval/metrics_step*.json | tail -n 1)
 
 lint: $(STAMP)
-	$(PY) -m ruff check asf_jax scripts tests configs
+	$(PY) -m ruff check asf_jax scripts tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

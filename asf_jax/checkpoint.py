@@ -140,8 +140,13 @@ def _stored_layout(variables: dict[str, Any], meta: CheckpointMeta) -> dict[str,
 
 
 def restore_model_variables(directory: Path, model: nnx.Module, meta: CheckpointMeta) -> None:
-    """Read the `model` item into `model`; damaged or mismatched files raise CheckpointError."""
-    target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+    """Read the `model` item into `model`; damaged or mismatched files raise CheckpointError.
+
+    The arrays go to this process's first device whatever topology wrote them (a checkpoint of a
+    TPU pod or multi-GPU run loads on a laptop).
+    """
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
                           _stored_layout(model_variables(model), meta))
     try:
         with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:

@@ -20,7 +20,12 @@ import numpy as np
 import optax
 from flax import nnx
 
-from asf_jax.embeddings import LabelEmbeddings, embed_labels, load_label_embeddings
+from asf_jax.embeddings import (
+    DEFAULT_ENCODER,
+    LabelEmbeddings,
+    embed_labels,
+    load_label_embeddings,
+)
 
 
 class LEPHead(nnx.Module):
@@ -45,13 +50,15 @@ class LEPMeta:
 
     def to_json(self) -> dict[str, Any]:
         return {"lam": self.lam, "held_out_classes": list(self.held_out_classes),
-                "encoder": self.embeddings.encoder, "table": self.embeddings.table.tolist()}
+                "encoder": self.embeddings.encoder, "templates": list(self.embeddings.templates),
+                "table": self.embeddings.table.tolist()}
 
     @classmethod
     def from_json(cls, values: dict[str, Any], class_names: Sequence[str]) -> LEPMeta:
         table = np.asarray(values["table"], np.float32)
-        return cls(LabelEmbeddings(table, tuple(class_names), values["encoder"]),
-                   float(values["lam"]), tuple(values.get("held_out_classes", ())))
+        embeddings = LabelEmbeddings(table, tuple(class_names), values["encoder"],
+                                     templates=tuple(values.get("templates", ())))
+        return cls(embeddings, float(values["lam"]), tuple(values.get("held_out_classes", ())))
 
 
 def lep_loss(logits: jax.Array, projected: jax.Array, labels: jax.Array, table: jax.Array,
@@ -83,12 +90,13 @@ def rank_labels(projected: jax.Array, label_table: jax.Array,
     return jax.lax.top_k(open_vocab_scores(projected, label_table), min(k, len(label_table)))
 
 
-def label_table(class_names: Sequence[str], path: str = "") -> LabelEmbeddings:
+def label_table(class_names: Sequence[str], path: str = "", encoder: str = DEFAULT_ENCODER,
+                templates: Sequence[str] = ()) -> LabelEmbeddings:
     """The LEP target table: the file at `path` (its class order checked), else the class names
-    embedded with the default encoder."""
+    embedded with `encoder` (through `templates`, for a sentence encoder)."""
     if path:
         return load_label_embeddings(Path(path).expanduser(), class_names)
-    return embed_labels(class_names)
+    return embed_labels(class_names, encoder, tuple(templates) or None)
 
 
 def held_out_class_indices(num_classes: int, k: int, seed: int) -> tuple[int, ...]:

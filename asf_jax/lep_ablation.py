@@ -91,4 +91,4 @@ def main(argv: list[str]) -> None:
 def run() -> None:
     """Entry point (console script and scripts/lep_ablation.py)."""
     define_flags()
-    app.run(main, flags_parser=configs.parse_flags)
+    configs.run_app(main, __name__)

@@ -60,7 +60,7 @@ def main(argv: list[str]) -> None:
 
 def run() -> None:
     """Console-script entry point."""
-    app.run(main, flags_parser=configs.parse_flags)
+    configs.run_app(main, __name__)
 
 
 if __name__ == "__main__":

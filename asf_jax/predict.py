@@ -23,7 +23,7 @@ import numpy as np
 
 from asf_jax import audio
 from asf_jax.classifier import Classifier, load_classifier
-from asf_jax.embeddings import LabelEmbeddings, embed_labels
+from asf_jax.embeddings import LabelEmbeddings, embed_texts_like
 from asf_jax.lep import open_vocab_scores
 
 
@@ -118,7 +118,7 @@ def label_texts_table(classifier: Classifier, labels: str) -> LabelEmbeddings:
     texts = list(dict.fromkeys(t.strip() for t in labels.split(",") if t.strip()))
     if not texts:
         raise ValueError(f"--labels {labels!r}: no label text")
-    return embed_labels(texts, classifier.label_embeddings.encoder)
+    return embed_texts_like(classifier.label_embeddings, texts)
 
 
 def main(argv: list[str] | None = None) -> int:

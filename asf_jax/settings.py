@@ -109,9 +109,12 @@ class LEPSettings:
     enable: bool = False
     lam: float = 0.5  # loss = (1 - lam) * CE + lam * MSE(projection, class-name embedding)
     embeddings: str = ""  # .npz from scripts/embed_labels.py; "" = embed the class names now
+    encoder: str = "glove-6b-50d"  # with embeddings="": the text encoder of the class names
+    templates: tuple[str, ...] = ()  # sentence encoders: prompts such as "the sound of {label}"
     held_out_classes: int = 0  # K > 0: K classes (chosen by the seed) kept out of training
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "templates", tuple(self.templates))
         _require(0.0 <= self.lam <= 1.0, f"lam must lie in [0, 1], got {self.lam}")
         _require(self.held_out_classes >= 0, "held_out_classes must be >= 0")
 

@@ -149,7 +149,9 @@ class Trainer:
         class_names, recipe = self.data.class_names, self.data.train.recipe
         lep = None
         if settings.lep.enable:
-            lep = LEPMeta(label_table(class_names, settings.lep.embeddings), settings.lep.lam,
+            table = label_table(class_names, settings.lep.embeddings, settings.lep.encoder,
+                                settings.lep.templates)
+            lep = LEPMeta(table, settings.lep.lam,
                           tuple(class_names[i] for i in self.data.held_out))
         embedding_dim = lep.embeddings.table.shape[1] if lep else 0
         model_config = settings.model_config(len(class_names), recipe.num_frames, embedding_dim)
@@ -183,7 +185,7 @@ class Trainer:
             return TrainState(step=jnp.asarray(0, jnp.int32), params=params,
                               batch_stats=batch_stats, opt_state=self.tx.init(params))
 
-        resumed = checkpoints.restore_latest(fresh_state())
+        resumed = checkpoints.restore_latest(fresh_state(), replicated(self.mesh))
         if resumed is not None:
             state, iterator_state = resumed
             loader.set_state(iterator_state)

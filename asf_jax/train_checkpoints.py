@@ -30,9 +30,8 @@ OPT_ITEM, ITERATOR_ITEM = "opt_state", "iterator"
 ITEMS = (MODEL_ITEM, META_ITEM, OPT_ITEM, ITERATOR_ITEM)
 
 
-def _abstract(tree: Any) -> Any:
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(
-        x, "sharding", None)), tree)
+def _abstract(tree: Any, sharding: jax.sharding.Sharding) -> Any:
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
 
 
 class TrainCheckpoints:
@@ -71,11 +70,13 @@ class TrainCheckpoints:
                            metrics={"top1": top1})
         self.best.wait_until_finished()
 
-    def restore_latest(self, template: TrainState) -> tuple[TrainState, dict] | None:
-        """The newest readable checkpoint; unreadable ones are reported and skipped."""
+    def restore_latest(self, template: TrainState, sharding: jax.sharding.Sharding
+                       ) -> tuple[TrainState, dict] | None:
+        """The newest readable checkpoint, its arrays placed with `sharding` (every process
+        reads its own shards: no array crosses hosts); unreadable ones are reported and skipped."""
         model = nnx.merge(self.graphs.infer, template.params, template.batch_stats)
-        target_model = _abstract(model_variables(model))
-        target_opt = _abstract(template.opt_state)
+        target_model = _abstract(model_variables(model), sharding)
+        target_opt = _abstract(template.opt_state, sharding)
         for step in sorted(self.latest.all_steps(), reverse=True):
             try:
                 restored = self.latest.restore(step, args=ocp.args.Composite(**{

@@ -30,12 +30,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def launch(args: list[str], devices: int, log: Path) -> subprocess.Popen:
+def launch(args: list[str], devices: int, log: Path, module: str = "tests.sharding_worker",
+           env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`python -m module args` on `devices` fake CPU devices, its output into `log`."""
     env = os.environ | {"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-                        "JAX_PLATFORMS": "cpu"}
+                        "JAX_PLATFORMS": "cpu"} | (env or {})
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "tests.sharding_worker", *args], cwd=ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
 
 
 def wait_all(runs: dict[str, tuple[subprocess.Popen, Path]]) -> None:

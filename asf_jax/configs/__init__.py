@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import ml_collections
-from absl import flags
+from absl import app, flags
 from ml_collections import config_flags
 
 PACKAGE_DIR = Path(__file__).parent
@@ -75,3 +77,12 @@ def parse_flags(argv: list[str]) -> list[str]:
         return flags.FLAGS(resolve_config_flag(argv))
     except FileNotFoundError as error:
         raise flags.Error(str(error)) from None
+
+
+def run_app(main: Callable[[list[str]], None], module: str) -> None:
+    """`app.run(main)` with `--config NAME` resolved; `--help` lists `--config` and the flags
+    that `module` defined, also when run as a console script (absl lists `sys.argv[0]`'s)."""
+    by_module = flags.FLAGS.flags_by_module_dict()
+    for flag in by_module.get(__name__, []) + by_module.get(module, []):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    app.run(main, flags_parser=parse_flags)

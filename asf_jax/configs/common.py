@@ -58,6 +58,8 @@ def base_config() -> ConfigDict:
     config.lep.enable = False
     config.lep.lam = 0.5  # loss = (1 - lam) * CE + lam * MSE(projection, class-name embedding)
     config.lep.embeddings = ""  # .npz from scripts/embed_labels.py; "" = embed the class names now
+    config.lep.encoder = "glove-6b-50d"  # with embeddings="": glove-6b-50d, minilm, glove:PATH, ...
+    config.lep.templates = ()  # sentence encoders: prompts such as "the sound of {label}"
     config.lep.held_out_classes = 0  # K > 0: K classes (chosen by seed) kept out of training
 
     config.eval = ConfigDict()
