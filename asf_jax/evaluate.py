@@ -28,7 +28,7 @@ from asf_jax import input_pipeline, metrics
 from asf_jax.checkpoint import CheckpointMeta
 from asf_jax.classifier import load_classifier
 from asf_jax.datasets import DatasetSplit, load_split
-from asf_jax.lep import held_out_topk_accuracy
+from asf_jax.lep import gzsl_accuracy, held_out_topk_accuracy, open_vocab_scores
 from asf_jax.reporting import MetricWriter
 from asf_jax.settings import Settings
 from asf_jax.steps import Params, make_eval_step, replicated, split_variables
@@ -57,27 +57,29 @@ class ZeroShot:
     table: np.ndarray  # (classes, D) the class-name embeddings
 
     def metrics(self, projected: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-        """Zero-shot accuracy on the held-out classes' test clips: ê against their rows only."""
+        """Zero-shot accuracy on the held-out classes' test clips, ê against their rows only
+        (`heldout_*`), and the generalised protocol where every class competes (`gzsl_*`)."""
         held_out = np.asarray(sorted(self.classes))
         chosen = np.isin(labels, held_out)
         accuracy = held_out_topk_accuracy(projected[chosen],
                                           np.searchsorted(held_out, labels[chosen]),
                                           self.table[held_out])
+        seen, unseen, harmonic = gzsl_accuracy(
+            np.asarray(open_vocab_scores(projected, self.table)), labels, held_out)
         return {"heldout_top1": accuracy.top1, "heldout_top5": accuracy.top5,
                 "heldout_chance_top1": accuracy.chance_top1,
-                "heldout_chance_top5": accuracy.chance_top5, "heldout_clips": int(chosen.sum())}
+                "heldout_chance_top5": accuracy.chance_top5, "heldout_clips": int(chosen.sum()),
+                "gzsl_seen": seen, "gzsl_unseen": unseen, "gzsl_h": harmonic}
 
 
 class Evaluator:
     """Evaluates model variables on one split and reports the results (`run`)."""
 
     def __init__(self, graph: nnx.GraphDef, split: DatasetSplit, mesh: Mesh, batch_size: int,
-                 workdir: Path, writer: MetricWriter, zero_shot: ZeroShot | None = None):
+                 zero_shot: ZeroShot | None = None):
         self.split = split
         self.mesh = mesh
         self.batch_size = batch_size
-        self.workdir = workdir
-        self.writer = writer
         self.zero_shot = zero_shot
         self._step: Callable = jax.jit(make_eval_step(graph), out_shardings=replicated(mesh))
 
@@ -95,13 +97,15 @@ class Evaluator:
             collected = collected.merge(EvalOutputs.from_model_output(**out))
         return collected.compute()
 
-    def run(self, params: Params, batch_stats: Params, step: int) -> dict[str, float]:
-        """Evaluate, then write metrics_step<step>.json, per_class_step<step>.csv, TensorBoard."""
+    def run(self, params: Params, batch_stats: Params, step: int, workdir: Path,
+            writer: MetricWriter) -> dict[str, float]:
+        """Evaluate, then write metrics_step<step>.json, per_class_step<step>.csv (in
+        workdir/eval) and TensorBoard scalars."""
         outputs = self.outputs(params, batch_stats)
         extra = (self.zero_shot.metrics(outputs["projected"], outputs["label"])
                  if self.zero_shot else {})
-        return report_evaluation(self.workdir, step, outputs["scores"], outputs["label"],
-                                 self.split.class_names, self.writer, extra)
+        return report_evaluation(workdir, step, outputs["scores"], outputs["label"],
+                                 self.split.class_names, writer, extra)
 
 
 def report_evaluation(workdir: Path, step: int, scores: np.ndarray, labels: np.ndarray,
@@ -127,11 +131,16 @@ def evaluated_steps(workdir: Path) -> set[int]:
             for path in (workdir / "eval").glob("metrics_step*.json")}
 
 
-def check_matching_dataset(meta: CheckpointMeta, split: DatasetSplit, source: str) -> None:
-    """A checkpoint evaluated on a dataset must share its features and its class order."""
+def check_matching_recipe(meta: CheckpointMeta, split: DatasetSplit, source: str) -> None:
+    """A checkpoint evaluated on a dataset must share its features."""
     if meta.recipe.to_dict() | {"name": ""} != split.recipe.to_dict() | {"name": ""}:
         raise ValueError(f"{source} was trained with audio recipe {meta.recipe} but the dataset "
                          f"was built with {split.recipe}; build the dataset with that recipe")
+
+
+def check_matching_dataset(meta: CheckpointMeta, split: DatasetSplit, source: str) -> None:
+    """... and, to be scored by its classifier head, its class order."""
+    check_matching_recipe(meta, split, source)
     if list(meta.class_names) != list(split.class_names):
         same_set = sorted(meta.class_names) == sorted(split.class_names)
         raise ValueError(f"{source}: its {len(meta.class_names)} classes "
@@ -161,7 +170,7 @@ def evaluate_checkpoint(settings: Settings, workdir: Path) -> dict[str, Any]:
     writer = MetricWriter(workdir)
     try:
         evaluator = Evaluator(classifier.graphdef, split, mesh, settings.eval.global_batch_size,
-                              workdir, writer, zero_shot)
-        return evaluator.run(params, batch_stats, 0)
+                              zero_shot)
+        return evaluator.run(params, batch_stats, 0, workdir, writer)
     finally:
         writer.close()

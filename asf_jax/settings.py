@@ -14,6 +14,7 @@ from typing import Any, Self
 
 import ml_collections
 
+from asf_jax.lep import LOSSES, SOURCES
 from asf_jax.models.slowfast import ModelConfig
 from asf_jax.specaugment import SpecAugmentConfig
 
@@ -107,16 +108,27 @@ class OptimSettings:
 @dataclasses.dataclass(frozen=True)
 class LEPSettings:
     enable: bool = False
-    lam: float = 0.5  # loss = (1 - lam) * CE + lam * MSE(projection, class-name embedding)
+    lam: float = 0.5  # loss = (1 - lam) * CE + lam * embedding term
+    loss: str = "mse"  # embedding term: mse (the thesis), cosine or contrastive
+    temperature: float = 0.07  # of the contrastive term
+    source: str = "logits"  # the projection reads the logits (the thesis) or pooled "features"
+    lam_warmup_epochs: float = 0.0  # lam ramps up linearly from 0 over these epochs
     embeddings: str = ""  # .npz from scripts/embed_labels.py; "" = embed the class names now
     encoder: str = "glove-6b-50d"  # with embeddings="": the text encoder of the class names
     templates: tuple[str, ...] = ()  # sentence encoders: prompts such as "the sound of {label}"
     held_out_classes: int = 0  # K > 0: K classes (chosen by the seed) kept out of training
+    held_out: str = ""  # or the classes kept out by name, comma-separated
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "templates", tuple(self.templates))
         _require(0.0 <= self.lam <= 1.0, f"lam must lie in [0, 1], got {self.lam}")
         _require(self.held_out_classes >= 0, "held_out_classes must be >= 0")
+        _require(not (self.held_out_classes and self.held_out),
+                 "give held_out_classes (K by seed) or held_out (names), not both")
+        _require(self.loss in LOSSES, f"loss must be one of {LOSSES}, got {self.loss!r}")
+        _require(self.source in SOURCES, f"source must be one of {SOURCES}, got {self.source!r}")
+        _require(self.temperature > 0 and self.lam_warmup_epochs >= 0,
+                 "temperature must be positive and lam_warmup_epochs >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,4 +182,5 @@ class Settings:
     def model_config(self, num_classes: int, num_frames: int, embedding_dim: int = 0
                      ) -> ModelConfig:
         return ModelConfig(num_classes=num_classes, num_frames=num_frames,
-                           embedding_dim=embedding_dim, **self.model)
+                           embedding_dim=embedding_dim, embedding_source=self.lep.source,
+                           **self.model)

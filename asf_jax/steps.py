@@ -13,12 +13,13 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from asf_jax.lep import lep_loss
+from asf_jax.lep import LEPMeta, lep_loss
 from asf_jax.models.layers import BatchNorm
 from asf_jax.models.slowfast import ModelOutputs
 
@@ -63,23 +64,30 @@ def split_variables(model: nnx.Module) -> tuple[Params, Params]:
             nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)))
 
 
-# An objective maps (model outputs, labels) to (loss, extra metrics).
-Objective = Callable[[ModelOutputs, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
+# An objective maps (model outputs, labels, step) to (loss, extra metrics).
+Objective = Callable[[ModelOutputs, jax.Array, jax.Array],
+                     tuple[jax.Array, dict[str, jax.Array]]]
 
 
-def cross_entropy_objective(outputs: ModelOutputs, labels: jax.Array
+def cross_entropy_objective(outputs: ModelOutputs, labels: jax.Array, step: jax.Array
                             ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The reference's mean cross-entropy (the baseline)."""
     return optax.softmax_cross_entropy_with_integer_labels(outputs.logits, labels).mean(), {}
 
 
-def lep_objective(table: Any, lam: float) -> Objective:
-    """`(1 − λ)·CE + λ·MSE(ê, E[y])` against the frozen (classes, D) table, a jit constant."""
-    table = jnp.asarray(table, jnp.float32)
+def lep_objective(lep: LEPMeta, trained: np.ndarray | None = None, warmup_steps: int = 0
+                  ) -> Objective:
+    """`(1 − λ)·CE + λ·embedding term` against the frozen table, a jit constant; λ ramps up
+    linearly from 0 over `warmup_steps` (0: constant). `trained` (classes,) bool marks the
+    classes a contrastive term may compare with (held-out ones excluded)."""
+    table = jnp.asarray(lep.embeddings.table, jnp.float32)
 
-    def objective(outputs: ModelOutputs, labels: jax.Array
+    def objective(outputs: ModelOutputs, labels: jax.Array, step: jax.Array
                   ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        return lep_loss(outputs.logits, outputs.projection, labels, table, lam)
+        lam = lep.lam * (jnp.minimum(1.0, step / warmup_steps) if warmup_steps else 1.0)
+        loss, terms = lep_loss(outputs.logits, outputs.projection, labels, table, lam, lep.loss,
+                               lep.temperature, trained)
+        return loss, terms | ({"lam": lam} if warmup_steps else {})
 
     return objective
 
@@ -100,7 +108,7 @@ def make_train_step(graphs: ModelGraphs, tx: optax.GradientTransformation,
             model = nnx.merge(graphs.train, params, state.batch_stats)
             outputs = model(batch["logmel"], nnx.Rngs(dropout=dropout_key))
             new_stats = nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
-            loss, terms = objective(outputs, batch["label"])
+            loss, terms = objective(outputs, batch["label"], state.step)
             return loss, (new_stats, outputs.logits, terms)
 
         (loss, (batch_stats, logits, terms)), grads = jax.value_and_grad(

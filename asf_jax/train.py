@@ -28,7 +28,7 @@ from asf_jax.checkpoint import CheckpointMeta
 from asf_jax.datasets import DatasetSplit, load_split
 from asf_jax.evaluate import Evaluator, ZeroShot, evaluate_checkpoint, evaluated_steps
 from asf_jax.finetune import load_initial_weights
-from asf_jax.lep import LEPMeta, held_out_class_indices, label_table
+from asf_jax.lep import LEPMeta, classes_by_name, held_out_class_indices, label_table
 from asf_jax.models.slowfast import count_parameters, create_model
 from asf_jax.optim import sgd_with_decay
 from asf_jax.preemption import Preemption
@@ -119,10 +119,11 @@ def load_data(settings: Settings) -> Data:
     data = settings.data
     train_split = load_split(data.path, data.train_split, data.config)
     eval_split = load_split(data.path, data.eval_split, data.config)
-    held_out = ()
+    held_out = classes_by_name(settings.lep.held_out, train_split.class_names)
     if settings.lep.held_out_classes:
         held_out = held_out_class_indices(len(train_split.class_names),
                                           settings.lep.held_out_classes, settings.seed)
+    if held_out:
         train_split = train_split.without_classes(held_out)
         logging.info("Held out of training: %s; %d training clips left.",
                      [train_split.class_names[i] for i in held_out], train_split.num_examples)
@@ -152,12 +153,15 @@ class Trainer:
             table = label_table(class_names, settings.lep.embeddings, settings.lep.encoder,
                                 settings.lep.templates)
             lep = LEPMeta(table, settings.lep.lam,
-                          tuple(class_names[i] for i in self.data.held_out))
+                          tuple(class_names[i] for i in self.data.held_out), settings.lep.loss,
+                          settings.lep.temperature)
         embedding_dim = lep.embeddings.table.shape[1] if lep else 0
         model_config = settings.model_config(len(class_names), recipe.num_frames, embedding_dim)
         dtype = {"float32": None, "bfloat16": jnp.bfloat16}[train.dtype]
         self.model = create_model(model_config, seed=settings.seed, dtype=dtype)
-        self.objective = (lep_objective(lep.embeddings.table, lep.lam) if lep
+        trained = ~np.isin(np.arange(len(class_names)), self.data.held_out)
+        warmup = round(settings.lep.lam_warmup_epochs * self.steps_per_epoch)
+        self.objective = (lep_objective(lep, trained, warmup) if lep
                           else cross_entropy_objective)
         self.meta = CheckpointMeta(model_config, recipe, class_names,
                                    source="trained with asf_jax", lep=lep,
@@ -244,8 +248,7 @@ class Trainer:
         writer = MetricWriter(self.workdir, wandb_project=settings.wandb.project,
                               wandb_entity=settings.wandb.entity, config=settings.config_json)
         evaluator = Evaluator(self.graphs.infer, self.data.eval, mesh,
-                              settings.eval.global_batch_size, self.workdir, writer,
-                              self.zero_shot)
+                              settings.eval.global_batch_size, self.zero_shot)
         preemption = Preemption(checkpoints.latest)
         step = int(state.step)
         profile = ProfileWindow(self.workdir, step, settings.train.profile_steps)
@@ -261,7 +264,8 @@ class Trainer:
         def evaluate() -> dict[str, float]:
             nonlocal state
             state = self.precise_batch_stats(statistics_step, state)
-            step_results = evaluator.run(state.params, state.batch_stats, step)
+            step_results = evaluator.run(state.params, state.batch_stats, step, self.workdir,
+                                         writer)
             checkpoints.save_best(state, self.meta, loader.get_state(), step_results["top1"])
             return step_results
 

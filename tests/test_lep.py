@@ -8,6 +8,9 @@ import pytest
 from flax import nnx
 
 from asf_jax.lep import (
+    classes_by_name,
+    embedding_loss,
+    gzsl_accuracy,
     held_out_class_indices,
     held_out_topk_accuracy,
     lep_loss,
@@ -19,10 +22,11 @@ from asf_jax.models.slowfast import AudioResNet, ModelConfig
 NUM_CLASSES, DIM, FRAMES, BATCH = 6, 3, 16, 4
 
 
-def tiny_model(seed: int = 0, embedding_dim: int = DIM) -> AudioResNet:
+def tiny_model(seed: int = 0, embedding_dim: int = DIM, source: str = "logits") -> AudioResNet:
     """A one-block-per-stage Slow-only width-4 network with (or without) an LEP head."""
     config = ModelConfig(arch="slow", width=4, stage_blocks=(1, 1, 1, 1), num_classes=NUM_CLASSES,
-                         num_frames=FRAMES, dropout_rate=0.0, embedding_dim=embedding_dim)
+                         num_frames=FRAMES, dropout_rate=0.0, embedding_dim=embedding_dim,
+                         embedding_source=source)
     model = AudioResNet(config, rngs=nnx.Rngs(seed))
     model.eval()
     return model
@@ -51,6 +55,46 @@ def test_loss_matches_hand_computation():
     np.testing.assert_allclose(aux["ce"], ce, rtol=1e-6)
     np.testing.assert_allclose(aux["mse"], mse, rtol=1e-6)
     np.testing.assert_allclose(loss, (1 - lam) * ce + lam * mse, rtol=1e-6)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_cosine_and_contrastive_terms_match_hand_computation():
+    rng = np.random.default_rng(3)
+    projected = rng.standard_normal((BATCH, DIM)).astype(np.float32)
+    _, labels, table = batch()
+    cosine = 1 - (unit(projected) * unit(table[labels])).sum(axis=1)
+    np.testing.assert_allclose(embedding_loss(projected, labels, table, "cosine"),
+                               cosine.mean(), rtol=1e-5)
+    # Scaling the table (unit-norm sentence embeddings vs GloVe) leaves the cosine term alone.
+    np.testing.assert_allclose(embedding_loss(projected, labels, 10 * table, "cosine"),
+                               cosine.mean(), rtol=1e-5)
+    trained = np.arange(NUM_CLASSES) != 5
+    labels = np.where(labels == 5, 0, labels)
+    scores = unit(projected) @ unit(table).T / 0.5
+    scores[:, ~trained] = -np.inf
+    log_softmax = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+    expected = -log_softmax[np.arange(BATCH), labels].mean()
+    np.testing.assert_allclose(embedding_loss(projected, labels, table, "contrastive", 0.5,
+                                              trained), expected, rtol=1e-5)
+    loss, terms = lep_loss(np.zeros((BATCH, NUM_CLASSES), np.float32), projected, labels, table,
+                           0.25, "contrastive", 0.5, trained)
+    np.testing.assert_allclose(terms["contrastive"], expected, rtol=1e-5)
+    np.testing.assert_allclose(loss, 0.75 * np.log(NUM_CLASSES) + 0.25 * expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="unknown LEP loss"):
+        embedding_loss(projected, labels, table, "hinge")
+
+
+def test_projection_of_the_pooled_features():
+    model = tiny_model(source="features")
+    inputs, _, _ = batch()
+    features = model.features(jnp.asarray(inputs))
+    pooled = jnp.concatenate([f.mean(axis=(1, 2)) for f in features], axis=-1)
+    _, projected = nnx.jit(lambda m, x: m(x))(model, jnp.asarray(inputs))
+    assert model.lep_head.projection.kernel.shape == (pooled.shape[1], DIM)
+    np.testing.assert_allclose(projected, model.lep_head(pooled), rtol=1e-4, atol=1e-5)
 
 
 def test_model_returns_logits_and_projection():
@@ -152,6 +196,27 @@ def test_held_out_classes_are_chosen_by_seed():
     assert held_out_class_indices(20, 5, seed=1) != held
     with pytest.raises(ValueError, match="k must be"):
         held_out_class_indices(20, 20, seed=0)
+
+
+def test_held_out_classes_by_name_even_with_commas_in_names():
+    names = ["viola", "playing steel guitar, slide guitar", "tenor sax", "steel guitar"]
+    assert classes_by_name("Tenor Sax,viola", names) == (0, 2)
+    assert classes_by_name("playing steel guitar, slide guitar,steel guitar", names) == (1, 3)
+    assert classes_by_name("", names) == ()
+    with pytest.raises(ValueError, match=r"not class names: \['cello'\]"):
+        classes_by_name("viola,cello", names)
+
+
+def test_generalised_zero_shot_accuracy_by_hand():
+    # Classes 0, 1 seen and 2 unseen; per-class accuracy, then the harmonic mean.
+    labels = np.array([0, 0, 1, 1, 1, 1, 2, 2])
+    predicted = np.array([0, 1, 1, 1, 1, 0, 2, 0])
+    scores = np.eye(3)[predicted]
+    seen, unseen, harmonic = gzsl_accuracy(scores, labels, unseen=[2])
+    assert seen == pytest.approx((0.5 + 0.75) / 2) and unseen == pytest.approx(0.5)
+    assert harmonic == pytest.approx(2 * 0.625 * 0.5 / (0.625 + 0.5))
+    # A model that never predicts the unseen class has harmonic mean 0 however good on seen.
+    assert gzsl_accuracy(np.eye(3)[np.array([0, 0, 1, 1, 1, 1, 0, 1])], labels, [2])[2] == 0
 
 
 def test_held_out_topk_accuracy_and_chance():

@@ -20,8 +20,9 @@ from asf_jax.checkpoint import (
 )
 from asf_jax.classifier import load_classifier
 from asf_jax.datasets import load_split
-from asf_jax.embeddings import embed_labels
+from asf_jax.embeddings import LabelEmbeddings, embed_labels
 from asf_jax.finetune import load_initial_weights
+from asf_jax.lep import LEPMeta
 from asf_jax.models.slowfast import AudioResNet, create_model
 from asf_jax.optim import sgd_with_decay
 from asf_jax.settings import Settings
@@ -91,7 +92,8 @@ def step_once(model: nnx.Module, objective=None) -> TrainState:
 
 def test_lambda_zero_gives_the_baseline_backbone_update(tiny_dataset):
     table = np.random.default_rng(1).standard_normal((len(TINY_CLASSES), EMBEDDING_DIM))
-    lep_state = step_once(tiny_model(tiny_dataset, EMBEDDING_DIM), lep_objective(table, 0.0))
+    lep = LEPMeta(LabelEmbeddings(table, TINY_CLASSES, "test"), lam=0.0)
+    lep_state = step_once(tiny_model(tiny_dataset, EMBEDDING_DIM), lep_objective(lep))
     baseline_state = step_once(tiny_model(tiny_dataset))
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
                  without_head(lep_state.params), baseline_state.params)
@@ -162,3 +164,49 @@ def test_evaluation_only_of_an_lep_checkpoint_gives_its_held_out_metrics(
     for key in ("top1", "top5", "map", "heldout_top1", "heldout_top5", "heldout_clips",
                 "heldout_chance_top1"):
         assert results[key] == pytest.approx(trained[key], abs=1e-5), key
+
+
+def test_options_beyond_the_thesis_train_and_report_generalised_zero_shot(tiny_dataset, tmp_path):
+    """Held out by name, a contrastive term on the pooled features' projection, λ warm-up."""
+    config = lep_config(tiny_dataset, held_out="HISS", loss="contrastive", source="features",
+                        lam_warmup_epochs=1.0)
+    results = train.train_and_evaluate(config, tmp_path / "run")
+    assert results["heldout_clips"] == 2 and results["heldout_chance_top1"] == 1.0
+    for key in ("gzsl_seen", "gzsl_unseen", "gzsl_h"):
+        assert 0.0 <= results[key] <= 1.0, key
+    meta = read_meta(resolve_checkpoint_dir(tmp_path / "run"))
+    assert meta.lep.held_out_classes == ("hiss",) and meta.lep.loss == "contrastive"
+    assert meta.model.embedding_source == "features"
+
+
+def renamed_dataset(root: Path, names: dict[str, str]) -> Path:
+    """The tiny dataset's audio under other class names, built."""
+    from asf_jax.datasets.build import build
+    from tests.conftest import write_tiny_manual_dir
+
+    manual = write_tiny_manual_dir(root / "manual")
+    (manual / "classes.txt").write_text("\n".join(names.values()) + "\n")
+    rows = [row.split(",") for row in (manual / "vggsound.csv").read_text().splitlines()]
+    (manual / "vggsound.csv").write_text(
+        "\n".join(",".join([*row[:2], names[row[2]], row[3]]) for row in rows) + "\n")
+    build(str(manual), str(root / "tfds"), config="slow", workers=1)
+    return root / "tfds"
+
+
+def test_zero_shot_transfer_to_another_dataset_by_its_class_names(lep_run, baseline_checkpoint,
+                                                                 tmp_path, capsys):
+    from asf_jax import zero_shot
+
+    names = {"beep": "electronic beeping", "hiss": "white noise hissing", "tick": "clock ticking"}
+    data_dir = renamed_dataset(tmp_path, names)
+    assert zero_shot.main(["--ckpt", str(lep_run[0]), "--data_dir", str(data_dir),
+                           "--data_config", "slow", "--json", str(tmp_path / "z.json")]) == 0
+    results = json.loads((tmp_path / "z.json").read_text())
+    assert results["clips"] == 6 and results["chance_top1"] == pytest.approx(1 / 3)
+    assert 0 <= results["top1"] <= 1 and results["top5"] == 1.0 and "loss" not in results
+    assert "3 classes, 6 clips" in capsys.readouterr().out
+
+    # A checkpoint without an LEP head cannot do this, and says so.
+    assert zero_shot.main(["--ckpt", str(baseline_checkpoint), "--data_dir", str(data_dir),
+                           "--data_config", "slow"]) == 2
+    assert "no Label Embeddings Projection head" in capsys.readouterr().err

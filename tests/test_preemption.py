@@ -22,7 +22,7 @@ from asf_jax.classifier import load_classifier
 from tests.test_sharding import free_port, launch, wait_all
 
 NUM_STEPS = 8
-LOG_STEP = re.compile(r"step (\d+)/%d" % NUM_STEPS)
+LOG_STEP = re.compile(rf"step (\d+)/{NUM_STEPS}")
 
 
 def main_args(data_dir: Path, workdir: Path, port: int, index: int) -> list[str]:

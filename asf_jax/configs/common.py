@@ -42,6 +42,7 @@ def base_config() -> ConfigDict:
     config.train.checkpoint_every_steps = 1000
     config.train.keep_checkpoints = 3
     config.train.precise_bn_batches = 200  # 0 disables the re-estimation before evaluation
+    config.train.profile_steps = 0  # trace this many steps with jax.profiler into WORKDIR/profile
 
     config.optim = ConfigDict()
     config.optim.learning_rate = 0.01
@@ -57,10 +58,15 @@ def base_config() -> ConfigDict:
     config.lep = ConfigDict()  # Label Embeddings Projection head (DESIGN.md)
     config.lep.enable = False
     config.lep.lam = 0.5  # loss = (1 - lam) * CE + lam * MSE(projection, class-name embedding)
+    config.lep.loss = "mse"  # the embedding term: mse (the thesis), cosine, contrastive
+    config.lep.temperature = 0.07  # of the contrastive term
+    config.lep.source = "logits"  # the projection reads the logits (the thesis) or "features"
+    config.lep.lam_warmup_epochs = 0.0  # lam ramps up linearly from 0 over these epochs
     config.lep.embeddings = ""  # .npz from scripts/embed_labels.py; "" = embed the class names now
     config.lep.encoder = "glove-6b-50d"  # with embeddings="": glove-6b-50d, minilm, glove:PATH, ...
     config.lep.templates = ()  # sentence encoders: prompts such as "the sound of {label}"
     config.lep.held_out_classes = 0  # K > 0: K classes (chosen by seed) kept out of training
+    config.lep.held_out = ""  # or the classes kept out by name: "viola,tenor sax"
 
     config.eval = ConfigDict()
     config.eval.every_epochs = 2

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from asf_jax.lep import LEPHead
+from asf_jax.lep import SOURCES, LEPHead
 from asf_jax.models.layers import ConvBN, dense_init, max_pool_3x3
 from asf_jax.serialization import DictSerializable
 
@@ -40,6 +40,7 @@ class ModelConfig(DictSerializable):
     num_frames: int = 512  # input frames (128 for the Slow-only recipe)
     stage_blocks: tuple[int, ...] | None = None  # overrides depth's blocks; for tiny test models
     embedding_dim: int = 0  # size D of a Label Embeddings Projection head; 0: no such head
+    embedding_source: str = "logits"  # what the LEP head projects: "logits" or pooled "features"
 
     @property
     def blocks(self) -> tuple[int, ...]:
@@ -58,6 +59,9 @@ class ModelConfig(DictSerializable):
             raise ValueError(f"width {self.width} is not divisible by beta_inv {self.beta_inv}")
         if self.embedding_dim < 0:
             raise ValueError(f"embedding_dim must be >= 0, got {self.embedding_dim}")
+        if self.embedding_source not in SOURCES:
+            raise ValueError(f"embedding_source must be one of {SOURCES}, got "
+                             f"{self.embedding_source!r}")
 
 
 class ModelOutputs(NamedTuple):
@@ -164,9 +168,11 @@ class AudioResNet(nnx.Module):
         else:
             self.laterals = nnx.List([])
         self.dropout = nnx.Dropout(config.dropout_rate)
-        self.head = nnx.Linear(sum(p.out_features for p in self.pathways), config.num_classes,
-                               kernel_init=dense_init, dtype=dtype, rngs=rngs)
-        self.lep_head = (LEPHead(config.num_classes, config.embedding_dim, rngs=rngs)
+        pooled = sum(p.out_features for p in self.pathways)
+        self.head = nnx.Linear(pooled, config.num_classes, kernel_init=dense_init, dtype=dtype,
+                               rngs=rngs)
+        lep_in = config.num_classes if config.embedding_source == "logits" else pooled
+        self.lep_head = (LEPHead(lep_in, config.embedding_dim, rngs=rngs)
                          if config.embedding_dim else None)
 
     def pathway_inputs(self, logmel: jax.Array) -> list[jax.Array]:
@@ -203,9 +209,13 @@ class AudioResNet(nnx.Module):
 
         Dropout draws from `rngs` (needed in training mode only).
         """
-        pooled = jnp.concatenate([f.mean(axis=(1, 2)) for f in features], axis=-1)
-        logits = self.head(self.dropout(pooled, rngs=rngs)).astype(jnp.float32)
-        return ModelOutputs(logits, None if self.lep_head is None else self.lep_head(logits))
+        pooled = self.dropout(jnp.concatenate([f.mean(axis=(1, 2)) for f in features], axis=-1),
+                              rngs=rngs)
+        logits = self.head(pooled).astype(jnp.float32)
+        if self.lep_head is None:
+            return ModelOutputs(logits, None)
+        source = logits if self.config.embedding_source == "logits" else pooled
+        return ModelOutputs(logits, self.lep_head(source.astype(jnp.float32)))
 
     def __call__(self, logmel: jax.Array, rngs: nnx.Rngs | None = None) -> ModelOutputs:
         """(batch, frames, mel) log-mel -> logits (batch, classes) and projection (or None)."""
