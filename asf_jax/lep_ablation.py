@@ -1,21 +1,22 @@
-"""Baseline vs. Label Embeddings Projection at several λ: same data and seeds, one table.
+"""Baseline vs. Label Embeddings Projection: text encoders x embedding losses x λ, one table.
 
     python scripts/lep_ablation.py --data_dir demo/tfds --workdir demo/lep_ablation \\
-        --lams 0.25,0.5,0.75 --num_epochs 9 --held_out 2 --seeds 0,1 \\
-        [--config demo] [--config.train.global_batch_size=8 ...]
+        --encoders glove-6b-50d,minilm --losses mse,cosine,contrastive --lams 0.25,0.5 \\
+        --num_epochs 9 --held_out 2 --seeds 0,1 [--config demo] [--config.a.b=value ...]
 
 Every run is `train_and_evaluate` of the same config (the packaged `demo` unless --config), with
 only `config.lep` and the seed changed, in `WORKDIR/<run>_seed<S>`; rerunning resumes unfinished
 runs and reuses finished ones. With `--held_out K` all runs of a seed train without the same K
-classes (chosen by the seed), and the LEP runs also report zero-shot top-1 on those classes' test
-clips (cosine of ê against their label embeddings). Prints one markdown table (also written to
-WORKDIR/ablation.md): top-1, top-5, mAP, d′ over all classes, and held-out top-1 with chance;
-with several seeds, mean ± std over them.
+classes (chosen by the seed), and the LEP runs also report zero-shot accuracy on those classes'
+test clips (cosine of ê against their label embeddings) and the generalised zero-shot harmonic
+mean. Prints one markdown table (also written to WORKDIR/ablation.md): top-1, top-5, mAP, d′
+over all classes, held-out top-1 with chance, GZSL H; with several seeds, mean ± std over them.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import ml_collections
@@ -34,6 +35,9 @@ def define_flags() -> None:
     flags.DEFINE_string("data_config", "slowfast", "Builder config of the data (slowfast, "
                         "slow, ...).")
     flags.DEFINE_list("lams", ["0.25", "0.5", "0.75"], "λ values, one LEP run each.")
+    flags.DEFINE_list("encoders", ["glove-6b-50d"], "Text encoders of the class names "
+                      "(glove-6b-50d, minilm, glove:PATH, ...).")
+    flags.DEFINE_list("losses", ["mse"], "Embedding terms (mse, cosine, contrastive).")
     flags.DEFINE_list("seeds", ["0"], "Seeds; every run once per seed.")
     flags.DEFINE_integer("num_epochs", 12, "Training epochs of every run.")
     flags.DEFINE_integer("num_steps", None, "Training steps of every run (overrides "
@@ -53,22 +57,38 @@ def held_out_cell(results: list[experiments.Results]) -> str:
     return f"{cell} (chance {chance:.1f})"
 
 
-COLUMNS = (*experiments.STANDARD_COLUMNS, experiments.Column("held-out top-1 %", held_out_cell))
+def gzsl_cell(results: list[experiments.Results]) -> str:
+    if "gzsl_h" not in results[0]:
+        return "—"
+    return experiments.mean_std([r["gzsl_h"] for r in results], 100, 1)
+
+
+COLUMNS = (*experiments.STANDARD_COLUMNS, experiments.Column("held-out top-1 %", held_out_cell),
+           experiments.Column("GZSL H %", gzsl_cell))
+
+
+def slug(name: str) -> str:
+    """A run's folder name: `LEP minilm mse λ=0.5` -> `LEP_minilm_mse_lam0.5`."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", name.replace(" λ=", "_lam"))
 
 
 def ablation_runs(config: ml_collections.ConfigDict, workdir: Path, lams: list[float],
-                  seeds: list[int], *, data_dir: str, data_config: str, num_epochs: int,
-                  num_steps: int | None, held_out: int, clip_norm: float
+                  seeds: list[int], *, encoders: list[str] = ("glove-6b-50d",),
+                  losses: list[str] = ("mse",), data_dir: str, data_config: str,
+                  num_epochs: int, num_steps: int | None, held_out: int, clip_norm: float
                   ) -> list[experiments.Run]:
-    """The baseline and one LEP run per λ, for every seed, evaluated once at the end."""
+    """The baseline and one LEP run per encoder, loss and λ, for every seed, evaluated once at
+    the end; the class names are embedded at start-up (`lep.embeddings` is cleared)."""
     shared = {"data.data_dir": data_dir, "data.config": data_config,
               "train.num_epochs": num_epochs, "train.num_steps": num_steps,
               "eval.every_epochs": 10_000, "lep.held_out_classes": held_out,
-              "optim.clip_norm": clip_norm}
+              "optim.clip_norm": clip_norm, "lep.embeddings": ""}
     arms: dict[str, dict[str, object]] = {"baseline": {"lep.enable": False, "lep.lam": 0.0}}
-    arms |= {f"LEP λ={lam:g}": {"lep.enable": True, "lep.lam": lam} for lam in lams}
+    arms |= {f"LEP {encoder} {loss} λ={lam:g}": {"lep.enable": True, "lep.lam": lam,
+                                                 "lep.encoder": encoder, "lep.loss": loss}
+             for encoder in encoders for loss in losses for lam in lams}
     return [experiments.Run(name, experiments.variant(config, shared | arm | {"seed": seed}),
-                            workdir / f"{name.replace(' λ=', '_lam')}_seed{seed}")
+                            workdir / f"{slug(name)}_seed{seed}")
             for name, arm in arms.items() for seed in seeds]
 
 
@@ -78,7 +98,8 @@ def main(argv: list[str]) -> None:
     logging.getLogger().setLevel(logging.INFO)
     workdir = Path(FLAGS.workdir)
     runs = ablation_runs(FLAGS.config, workdir, [float(lam) for lam in FLAGS.lams],
-                         [int(seed) for seed in FLAGS.seeds], data_dir=FLAGS.data_dir,
+                         [int(seed) for seed in FLAGS.seeds], encoders=FLAGS.encoders,
+                         losses=FLAGS.losses, data_dir=FLAGS.data_dir,
                          data_config=FLAGS.data_config, num_epochs=FLAGS.num_epochs,
                          num_steps=FLAGS.num_steps, held_out=FLAGS.held_out,
                          clip_norm=FLAGS.clip_norm)

@@ -28,16 +28,19 @@ def ablation(args: list[str]) -> str:
 def test_ablation_trains_every_run_and_prints_one_table(tiny_dataset, tmp_path):
     workdir = tmp_path / "ablation"
     args = ["--data_dir", str(tiny_dataset), "--workdir", str(workdir), "--lams", "0.5",
-            "--seeds", "3", "--num_steps", "1", "--held_out", "2", *TINY]
-    table = ablation(args).strip().splitlines()[-4:]
+            "--losses", "mse,cosine", "--seeds", "3", "--num_steps", "1", "--held_out", "2",
+            *TINY]
+    table = ablation(args).strip().splitlines()[-5:]
     assert table == (workdir / "ablation.md").read_text().strip().splitlines()
-    assert [row.split(" | ")[0] for row in table[2:]] == ["| baseline", "| LEP λ=0.5"]
-    baseline, lep = (row.split(" | ") for row in table[2:])
-    assert baseline[5] == "— |" and "(chance 50.0)" in lep[5]
+    assert [row.split(" | ")[0] for row in table[2:]] == [
+        "| baseline", "| LEP glove-6b-50d mse λ=0.5", "| LEP glove-6b-50d cosine λ=0.5"]
+    baseline, mse, cosine = (row.split(" | ") for row in table[2:])
+    assert baseline[5:] == ["—", "— |"] and "(chance 50.0)" in mse[5] and cosine[6] != "— |"
     assert sorted(p.name for p in workdir.iterdir()) == [
-        "LEP_lam0.5_seed3", "ablation.md", "baseline_seed3"]
+        "LEP_glove-6b-50d_cosine_lam0.5_seed3", "LEP_glove-6b-50d_mse_lam0.5_seed3", "ablation.md",
+        "baseline_seed3"]
     # A second call reuses the finished runs instead of training again.
-    assert ablation(args).strip().splitlines()[-4:] == table
+    assert ablation(args).strip().splitlines()[-5:] == table
 
 
 def test_several_seeds_give_mean_and_sample_std():
@@ -45,9 +48,10 @@ def test_several_seeds_give_mean_and_sample_std():
               "heldout_chance_top1": 0.5},
              {"top1": 0.7, "top5": 1.0, "map": 0.7, "dprime": 2.0, "heldout_top1": 1.0,
               "heldout_chance_top1": 0.5}]
+    seeds[0]["gzsl_h"], seeds[1]["gzsl_h"] = 0.1, 0.3
     row = experiments.markdown_table({"LEP λ=0.5": seeds}, COLUMNS).splitlines()[2]
     assert row == ("| LEP λ=0.5 | 60.0 ± 14.1 | 100.0 ± 0.0 | 0.600 ± 0.141 | 1.500 ± 0.707 | "
-                   "50.0 ± 70.7 (chance 50.0) |")
+                   "50.0 ± 70.7 (chance 50.0) | 20.0 ± 14.1 |")
 
 
 def test_variant_changes_only_the_named_fields():
