@@ -13,15 +13,17 @@ import dataclasses
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
-import orbax.checkpoint as ocp
 from flax import nnx
 
 from asf_jax.lep import LEPMeta
 from asf_jax.models.slowfast import AudioResNet, ModelConfig, abstract_model
 from asf_jax.recipe import AudioRecipe
+
+if TYPE_CHECKING:
+    import orbax.checkpoint as ocp
 
 FORMAT = "asf_jax"
 # 2: the LEP head is the model's `lep_head` and its settings a typed `lep` entry. Version 1 nested
@@ -86,9 +88,17 @@ def set_model_variables(model: nnx.Module, variables: dict[str, Any]) -> None:
     nnx.update(model, state)
 
 
+def _orbax() -> Any:
+    """orbax, imported on first use: labelling audio with a `.pyth` does not need it (~0.3 s)."""
+    import orbax.checkpoint as ocp
+
+    return ocp
+
+
 def save_args(variables: dict[str, Any], meta: CheckpointMeta
               ) -> dict[str, ocp.args.CheckpointArgs]:
     """The orbax items every asf_jax checkpoint has (training adds its own)."""
+    ocp = _orbax()
     return {MODEL_ITEM: ocp.args.StandardSave(variables),
             META_ITEM: ocp.args.JsonSave(meta.to_json())}
 
@@ -96,6 +106,7 @@ def save_args(variables: dict[str, Any], meta: CheckpointMeta
 def save_classifier(directory: str | os.PathLike, model: nnx.Module, meta: CheckpointMeta
                     ) -> Path:
     directory = Path(directory).absolute()
+    ocp = _orbax()
     with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
         checkpointer.save(directory, ocp.args.Composite(**save_args(model_variables(model), meta)),
                           force=True)
@@ -122,6 +133,7 @@ def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
 
 
 def read_meta(directory: Path) -> CheckpointMeta:
+    ocp = _orbax()
     try:
         with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
             values = checkpointer.restore(directory, ocp.args.Composite(
@@ -145,6 +157,7 @@ def restore_model_variables(directory: Path, model: nnx.Module, meta: Checkpoint
     The arrays go to this process's first device whatever topology wrote them (a checkpoint of a
     TPU pod or multi-GPU run loads on a laptop).
     """
+    ocp = _orbax()
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
                           _stored_layout(model_variables(model), meta))

@@ -50,7 +50,9 @@ class Classifier:
         self.training_config = training_config
         self.max_batch = max_batch
         self.graphdef, self.state = nnx.split(model)
-        self._outputs = jax.jit(self.apply)
+        # The weights are an argument, not constants baked into the program: compiling is faster
+        # and the persistent compilation cache serves every checkpoint of this architecture.
+        self._outputs = jax.jit(_forward, static_argnums=0)
 
     @classmethod
     def from_meta(cls, model: AudioResNet, meta: CheckpointMeta) -> Classifier:
@@ -74,18 +76,22 @@ class Classifier:
 
     def apply(self, logmel: jax.Array) -> ModelOutputs:
         """Pure (batch, frames, mel) -> logits and LEP projection; safe inside jit and grad."""
-        return nnx.merge(self.graphdef, self.state)(logmel)
+        return _forward(self.graphdef, self.state, logmel)
+
+    def outputs(self, logmel: jax.Array) -> ModelOutputs:
+        """`apply`, compiled."""
+        return self._outputs(self.graphdef, self.state, logmel)
 
     def logits(self, logmel: np.ndarray) -> np.ndarray:
         """(batch, frames, mel) float32 -> (batch, classes) logits, in chunks of `max_batch`."""
-        return self._batched(lambda x: self._outputs(x).logits, logmel)
+        return self._batched(lambda x: self.outputs(x).logits, logmel)
 
     def project(self, logmel: np.ndarray) -> np.ndarray:
         """(batch, frames, mel) float32 -> (batch, D) LEP projections, in the label text space."""
         if self.lep is None:
             raise ValueError(f"{self.source or 'this classifier'} has no Label Embeddings "
                              "Projection head; train one with config.lep.enable=True")
-        return self._batched(lambda x: self._outputs(x).projection, logmel)
+        return self._batched(lambda x: self.outputs(x).projection, logmel)
 
     def _batched(self, fn: Callable[[jax.Array], jax.Array], logmel: np.ndarray) -> np.ndarray:
         """`fn` over chunks of `max_batch`, padded to a power of two so few shapes compile."""
@@ -111,6 +117,10 @@ class Classifier:
         """(classes,) softmax averaged over the recipe's evenly spaced test views."""
         views = audio.logmel_views(audio_or_path, sr, recipe=self.recipe, num_views=num_views)
         return self.probabilities(views).mean(axis=0)
+
+
+def _forward(graphdef: nnx.GraphDef, state: nnx.State, logmel: jax.Array) -> ModelOutputs:
+    return nnx.merge(graphdef, state)(logmel)
 
 
 def load_classifier(path: str | os.PathLike, class_names: list[str] | str | None = None

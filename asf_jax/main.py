@@ -16,6 +16,7 @@ import jax
 from absl import app, flags
 
 from asf_jax import configs, train
+from asf_jax.compile_cache import enable_compilation_cache
 
 FLAGS = flags.FLAGS
 configs.define_config_flag()
@@ -45,6 +46,7 @@ def main(argv: list[str]) -> None:
                                    FLAGS.process_id)
     elif FLAGS.distributed:
         jax.distributed.initialize()
+    enable_compilation_cache()
     logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("absl").addFilter(_QuietLibraries())
     logging.info("Process %d of %d; %d local / %d global devices (%s).", jax.process_index(),

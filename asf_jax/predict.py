@@ -23,6 +23,7 @@ import numpy as np
 
 from asf_jax import audio
 from asf_jax.classifier import Classifier, load_classifier
+from asf_jax.compile_cache import enable_compilation_cache
 from asf_jax.embeddings import LabelEmbeddings, embed_texts_like
 from asf_jax.lep import open_vocab_scores
 
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated label texts to rank by cosine similarity with the "
                              "clip's projection (a checkpoint with an LEP head only)")
     args = parser.parse_args(argv)
+    enable_compilation_cache()
     if args.top_k < 1:
         parser.error("--top_k must be at least 1")
     if args.window_seconds is not None and args.window_seconds <= 0:

@@ -22,6 +22,7 @@ import numpy as np
 
 from asf_jax import input_pipeline, metrics
 from asf_jax.classifier import Classifier, load_classifier
+from asf_jax.compile_cache import enable_compilation_cache
 from asf_jax.datasets import DatasetSplit, load_split
 from asf_jax.embeddings import embed_texts_like
 from asf_jax.evaluate import Evaluator, check_matching_recipe
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch_size", type=int, default=32, help="clips per step")
     parser.add_argument("--json", type=Path, help="also write the metrics to this JSON file")
     args = parser.parse_args(argv)
+    enable_compilation_cache()
     try:
         classifier = load_classifier(args.ckpt)
         split = load_split(args.data_dir, args.split, args.data_config)

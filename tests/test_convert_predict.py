@@ -7,6 +7,7 @@ the CLIs run in-process except for one subprocess run each.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -237,3 +238,29 @@ def test_predict_main_json_and_text(converted, monkeypatch, capsys, tmp_path):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"{LONG} (10.00 s)" and len(lines) == 4
     assert lines[1].startswith("   1.") and lines[1].split()[1].endswith("%")
+
+
+def test_second_run_is_served_by_the_compilation_cache_with_identical_labels(tmp_path):
+    cache = tmp_path / "xla"
+    command = [sys.executable, "-m", "asf_jax.predict", "--ckpt",
+               str(DATA / "slowfast_vgg_w8.pyth"), "--json", str(DATA / "short.wav")]
+    env = os.environ | {"ASF_JAX_CACHE_DIR": str(cache), "JAX_PLATFORMS": "cpu"}
+    first = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    entries = sorted(p.name for p in cache.iterdir())
+    assert entries and any(name.startswith("jit__forward") for name in entries)
+    second = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    assert sorted(p.name for p in cache.iterdir()) == entries  # nothing compiled again
+    assert json.loads(second.stdout) == json.loads(first.stdout)
+
+
+def test_compilation_cache_location_and_switch(monkeypatch, tmp_path):
+    from asf_jax import compile_cache
+
+    monkeypatch.delenv(compile_cache.ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert compile_cache.cache_dir() == tmp_path / "asf_jax" / "xla"
+    monkeypatch.setenv(compile_cache.ENV, "~/elsewhere")
+    assert compile_cache.cache_dir() == Path("~/elsewhere").expanduser()
+    for off in ("off", "0", ""):
+        monkeypatch.setenv(compile_cache.ENV, off)
+        assert compile_cache.cache_dir() is None

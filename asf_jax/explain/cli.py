@@ -18,6 +18,7 @@ from pathlib import Path
 
 from asf_jax.audio import AudioError
 from asf_jax.classifier import Classifier, load_classifier
+from asf_jax.compile_cache import enable_compilation_cache
 from asf_jax.explain import app, masks, saliency
 
 
@@ -124,6 +125,7 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None) -> list[
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    enable_compilation_cache()
     try:
         run(args)
     except (AudioError, ValueError, FileNotFoundError) as error:
