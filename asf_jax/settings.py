@@ -132,6 +132,36 @@ class LEPSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class FinetuneSettings:
+    """How a model started from `train.init_from` adapts (fine-tuning)."""
+
+    freeze_backbone: bool = False  # linear probe: only the heads learn; BatchNorm frozen too
+    backbone_lr_multiplier: float = 1.0  # the backbone's learning rate over the heads' (0: frozen)
+    freeze_batch_stats: bool = False  # keep the initial BatchNorm statistics (tiny datasets)
+
+    def __post_init__(self) -> None:
+        _require(self.backbone_lr_multiplier >= 0, "backbone_lr_multiplier must be >= 0")
+
+    @property
+    def backbone_frozen(self) -> bool:
+        return self.freeze_backbone or self.backbone_lr_multiplier == 0
+
+    @property
+    def batch_stats_frozen(self) -> bool:
+        return self.freeze_batch_stats or self.backbone_frozen
+
+
+@dataclasses.dataclass(frozen=True)
+class MixupSettings:
+    rate: float = 0.0  # probability that a training batch is mixed
+    alpha: float = 0.2  # λ ~ Beta(alpha, alpha)
+
+    def __post_init__(self) -> None:
+        _require(0.0 <= self.rate <= 1.0 and self.alpha > 0,
+                 "mixup.rate must lie in [0, 1] and mixup.alpha be positive")
+
+
+@dataclasses.dataclass(frozen=True)
 class EvalSettings:
     every_epochs: float = 2
     global_batch_size: int = 32
@@ -159,6 +189,8 @@ class Settings:
     train: TrainSettings
     optim: OptimSettings
     lep: LEPSettings
+    finetune: FinetuneSettings
+    mixup: MixupSettings
     eval: EvalSettings
     wandb: WandbSettings
     config_json: dict[str, Any]  # the whole config, as stored with checkpoints
@@ -167,7 +199,8 @@ class Settings:
     def from_config(cls, config: ml_collections.ConfigDict) -> Self:
         values = config.to_dict()
         sections = {"data": DataSettings, "train": TrainSettings, "optim": OptimSettings,
-                    "lep": LEPSettings, "eval": EvalSettings, "wandb": WandbSettings,
+                    "lep": LEPSettings, "finetune": FinetuneSettings, "mixup": MixupSettings,
+                    "eval": EvalSettings, "wandb": WandbSettings,
                     "specaugment": SpecAugmentConfig}
         unknown = set(values) - set(sections) - {"seed", "model"}
         if unknown:

@@ -7,6 +7,7 @@ that jit can donate, shard and checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from jax.sharding import PartitionSpec as P
 from asf_jax.lep import LEPMeta, lep_loss
 from asf_jax.models.layers import BatchNorm
 from asf_jax.models.slowfast import ModelOutputs
+from asf_jax.optim import HEADS
 
 Params = dict[str, Any]
 
@@ -43,8 +45,11 @@ class ModelGraphs:
     statistics: nnx.GraphDef = flax.struct.field(pytree_node=False)
 
     @classmethod
-    def of(cls, model: nnx.Module) -> ModelGraphs:
+    def of(cls, model: nnx.Module, freeze_batch_stats: bool = False) -> ModelGraphs:
+        """`freeze_batch_stats`: training normalises with (and keeps) the running statistics."""
         model.train()
+        if freeze_batch_stats:
+            model.set_attributes(BatchNorm, use_running_average=True)
         train = nnx.graphdef(model)
         model.eval()
         infer = nnx.graphdef(model)
@@ -92,34 +97,72 @@ def lep_objective(lep: LEPMeta, trained: np.ndarray | None = None, warmup_steps:
     return objective
 
 
+@dataclasses.dataclass(frozen=True)
+class Mixup:
+    """mixup (Zhang et al., 2018) of whole batches: with probability `rate` a batch becomes
+    λ·x + (1 − λ)·x[perm] with λ ~ Beta(α, α) (the larger of λ, 1 − λ), and the loss the same
+    mix of the two label sets' losses."""
+
+    rate: float
+    alpha: float
+
+
+def mix_batch(key: jax.Array, logmel: jax.Array, mixup: Mixup
+              ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(mixed log-mels, λ, permutation): λ = 1 leaves the batch as it is."""
+    lam_key, use_key, perm_key = jax.random.split(key, 3)
+    lam = jax.random.beta(lam_key, mixup.alpha, mixup.alpha)
+    lam = jnp.where(jax.random.uniform(use_key) < mixup.rate, jnp.maximum(lam, 1 - lam), 1.0)
+    permutation = jax.random.permutation(perm_key, logmel.shape[0])
+    return lam * logmel + (1 - lam) * logmel[permutation], lam, permutation
+
+
 def make_train_step(graphs: ModelGraphs, tx: optax.GradientTransformation,
                     schedule: optax.Schedule, base_key: jax.Array, *,
-                    objective: Objective = cross_entropy_objective) -> Callable:
+                    objective: Objective = cross_entropy_objective,
+                    freeze_backbone: bool = False, mixup: Mixup | None = None) -> Callable:
     """One SGD step on a (globally sharded) batch; BatchNorm statistics over the global batch.
 
-    The metrics are the loss, norms, accuracy and learning rate, plus what `objective` reports.
+    `freeze_backbone`: only the classifier and LEP heads learn (no gradient flows into the rest,
+    whose parameters stay bit-identical). The metrics are the loss, norms, accuracy and learning
+    rate, plus what `objective` reports.
     """
 
     def train_step(state: TrainState, batch: dict[str, jax.Array]
                    ) -> tuple[TrainState, dict[str, jax.Array]]:
         dropout_key = jax.random.fold_in(base_key, state.step)
+        logmel, labels = batch["logmel"], batch["label"]
+        lam, permutation = 1.0, None
+        if mixup is not None:
+            logmel, lam, permutation = mix_batch(jax.random.fold_in(dropout_key, 1), logmel,
+                                                 mixup)
 
         def loss_fn(params: Params) -> tuple[jax.Array, tuple[Params, jax.Array, dict]]:
+            if freeze_backbone:
+                params = {name: value if name in HEADS else jax.lax.stop_gradient(value)
+                          for name, value in params.items()}
             model = nnx.merge(graphs.train, params, state.batch_stats)
-            outputs = model(batch["logmel"], nnx.Rngs(dropout=dropout_key))
+            outputs = model(logmel, nnx.Rngs(dropout=dropout_key))
             new_stats = nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
-            loss, terms = objective(outputs, batch["label"], state.step)
+            loss, terms = objective(outputs, labels, state.step)
+            if permutation is not None:
+                other_loss, other_terms = objective(outputs, labels[permutation], state.step)
+                loss = lam * loss + (1 - lam) * other_loss
+                terms = jax.tree.map(lambda a, b: lam * a + (1 - lam) * b, terms, other_terms)
             return loss, (new_stats, outputs.logits, terms)
 
         (loss, (batch_stats, logits, terms)), grads = jax.value_and_grad(
             loss_fn, has_aux=True)(state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
+        if freeze_backbone:
+            params = {name: value if name in HEADS else state.params[name]
+                      for name, value in params.items()}
         new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
                                   opt_state=opt_state)
         metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads),
                    "param_norm": optax.tree.norm(params),
-                   "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
+                   "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels),
                    "learning_rate": schedule(state.step)} | terms
         return new_state, metrics
 

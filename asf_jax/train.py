@@ -35,6 +35,7 @@ from asf_jax.preemption import Preemption
 from asf_jax.reporting import MetricWriter, ProfileWindow, Progress, RunningMeans
 from asf_jax.settings import OptimSettings, Settings
 from asf_jax.steps import (
+    Mixup,
     ModelGraphs,
     TrainState,
     cross_entropy_objective,
@@ -169,10 +170,13 @@ class Trainer:
         self.zero_shot = (ZeroShot(self.data.held_out, lep.embeddings.table)
                           if lep and self.data.held_out else None)
         self.schedule = make_schedule(settings.optim, self.steps_per_epoch, self.total_steps)
-        optim = settings.optim
-        self.tx = sgd_with_decay(self.schedule, momentum=optim.momentum, nesterov=optim.nesterov,
-                                 weight_decay=optim.weight_decay, clip_norm=optim.clip_norm)
-        self.graphs = ModelGraphs.of(self.model)
+        optim, finetune = settings.optim, settings.finetune
+        self.tx = sgd_with_decay(
+            self.schedule, momentum=optim.momentum, nesterov=optim.nesterov,
+            weight_decay=optim.weight_decay, clip_norm=optim.clip_norm,
+            backbone_lr_multiplier=0.0 if finetune.backbone_frozen
+            else finetune.backbone_lr_multiplier)
+        self.graphs = ModelGraphs.of(self.model, finetune.batch_stats_frozen)
 
     def loader(self, seed: int, worker_count: int = 0):
         settings = self.settings
@@ -217,7 +221,7 @@ class Trainer:
         Deterministic given the parameters, so computing it again after a resume gives the same.
         """
         count = self.settings.train.precise_bn_batches
-        if not count:
+        if not count or self.settings.finetune.batch_stats_frozen:
             return state
         loader = self.loader(self.settings.seed + 1)
         average = None
@@ -240,9 +244,11 @@ class Trainer:
         loader = self.loader(settings.seed, settings.data.worker_count)
         state = jax.device_put(self.initial_state(checkpoints, loader), replicated(mesh))
         self.describe_model(state)
-        train_step = jax.jit(make_train_step(self.graphs, self.tx, self.schedule,
-                                             jax.random.key(settings.seed),
-                                             objective=self.objective), donate_argnums=0)
+        mixup = settings.mixup
+        train_step = jax.jit(make_train_step(
+            self.graphs, self.tx, self.schedule, jax.random.key(settings.seed),
+            objective=self.objective, freeze_backbone=settings.finetune.backbone_frozen,
+            mixup=Mixup(mixup.rate, mixup.alpha) if mixup.rate else None), donate_argnums=0)
         statistics_step = jax.jit(make_statistics_step(self.graphs),
                                   out_shardings=replicated(mesh))
         writer = MetricWriter(self.workdir, wandb_project=settings.wandb.project,

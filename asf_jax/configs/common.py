@@ -68,6 +68,15 @@ def base_config() -> ConfigDict:
     config.lep.held_out_classes = 0  # K > 0: K classes (chosen by seed) kept out of training
     config.lep.held_out = ""  # or the classes kept out by name: "viola,tenor sax"
 
+    config.finetune = ConfigDict()  # with train.init_from (asf_jax/configs/finetune.py)
+    config.finetune.freeze_backbone = False  # linear probe: only the heads learn, BN frozen too
+    config.finetune.backbone_lr_multiplier = 1.0  # backbone LR over the heads' (0: frozen)
+    config.finetune.freeze_batch_stats = False  # keep the initial BatchNorm statistics
+
+    config.mixup = ConfigDict()
+    config.mixup.rate = 0.0  # probability that a training batch is mixed
+    config.mixup.alpha = 0.2  # lambda ~ Beta(alpha, alpha)
+
     config.eval = ConfigDict()
     config.eval.every_epochs = 2
     config.eval.global_batch_size = 32
