@@ -210,10 +210,11 @@ def waveform_match(a: np.ndarray, b: np.ndarray, seconds: float = 1.0) -> float:
 
 
 def cross_group_matches(clips: list[Clip], candidate_cosine: float = 0.95,
-                        threshold: float = 0.9) -> list[tuple[Clip, Clip, float]]:
+                        threshold: float = 0.95) -> list[tuple[Clip, Clip, float]]:
     """Same-label clips of different groups that look like one recording: candidates whose
     log-mel statistics (the baseline's features) have cosine >= `candidate_cosine`, confirmed
-    by `waveform_match` >= `threshold`. Any such pair means the groups should be merged."""
+    by `waveform_match` >= `threshold`. A pair means the groups probably share a recording
+    (different recordings of one pitch with a simple timbre, e.g. two marimbas, reach ~0.92)."""
     features = np.stack([logmel_statistics(logmel(c.samples)) for c in clips])
     features = (features - features.mean(axis=0)) / (features.std(axis=0) + 1e-9)
     features /= np.linalg.norm(features, axis=1, keepdims=True)
@@ -274,7 +275,7 @@ def safe_name(text: str) -> str:
 
 
 def write_set(spec: SetSpec, clips: list[Clip], licences: dict[str, str], out: Path,
-              num_folds: int, seconds: float) -> dict[str, int]:
+              num_folds: int, started: float) -> dict[str, int]:
     """Write audio, manifest.csv, provenance.csv and README.txt; return counts for the log."""
     clips, copies, conflicts = deduplicate(clips)
     groups_of_label = collections.defaultdict(set)
@@ -285,7 +286,8 @@ def write_set(spec: SetSpec, clips: list[Clip], licences: dict[str, str], out: P
     if not clips:
         raise PreparationError(f"set {spec.name}: no clips left")
     clips.sort(key=lambda c: (c.source, c.label, c.name))
-    matches = cross_group_matches(clips)
+    # One label (speech backgrounds): there is no classification to leak into.
+    matches = cross_group_matches(clips) if len({c.label for c in clips}) > 1 else None
     if matches:
         print(f"  warning: {len(matches)} same-label pairs across source groups look like one "
               "recording (listed in README.txt)", flush=True)
@@ -317,40 +319,50 @@ def write_set(spec: SetSpec, clips: list[Clip], licences: dict[str, str], out: P
         csv.writer(file).writerows([("path", "group", "origin", "seconds"), *provenance])
     (root / "README.txt").write_text(readme(spec, clips, rows, licences, fold_of_group, test_fold,
                                             {"duplicates": copies, "conflicts": conflicts,
-                                             "rare": rare}, matches, seconds))
+                                             "rare": rare}, matches,
+                                            time.perf_counter() - started))
     return {"clips": len(clips), "labels": len(groups_of_label) - len(rare),
             "sources": len({c.source for c in clips}), "folds": max(fold_of_group.values()),
-            "duplicates": copies, "conflicts": conflicts, "matches": len(matches)}
+            "duplicates": copies, "conflicts": conflicts}
 
 
 def count_table(clips: list[Clip], rows: list[tuple], fold_of_group: dict[str, int]) -> list[str]:
-    """Clips per source x label (sources as rows, with fold and split); as a list of
-    (label, source, count) lines when there are too many labels for a readable matrix."""
+    """Clips per source x label as a matrix: sources as rows (with fold and split) or, when
+    there are many labels and few sources, labels as rows; else one line per (label, source)."""
     labels = sorted({c.label for c in clips})
     sources = sorted({c.source for c in clips})
     counts = collections.Counter((c.label, c.source) for c in clips)
-    if len(labels) > 20:
-        return [f"  {label:<24} {source:<32} {counts[label, source]}"
-                for label in labels for source in sources if counts[label, source]]
     split_of = {row[2]: row[4] for row in rows}
-    group_of = {c.source: c.group for c in clips}
-    width = max(len(s) for s in [*sources, "source"])
-    cell = max(6, *(len(lb) for lb in labels))
-    lines = [f"{'source':<{width}}  fold  split  " + " ".join(f"{lb:>{cell}}" for lb in labels)
-             + "   total"]
-    for source in sources:
-        cells = " ".join(f"{counts[lb, source]:>{cell}}" for lb in labels)
-        total = sum(counts[lb, source] for lb in labels)
-        lines.append(f"{source:<{width}}  {fold_of_group[group_of[source]]:>4}  "
-                     f"{split_of[source]:>5}  {cells}  {total:>6}")
-    totals = " ".join(f"{sum(counts[lb, s] for s in sources):>{cell}}" for lb in labels)
-    lines.append(f"{'total':<{width}}               {totals}  {len(clips):>6}")
+    fold_of = {c.source: fold_of_group[c.group] for c in clips}
+    if len(labels) <= 20:
+        return matrix([f"{s} (fold {fold_of[s]}, {split_of[s]})" for s in sources], labels,
+                      lambda r, c: counts[labels[c], sources[r]])
+    if len(sources) <= 8:
+        legend = [f"  {s}: fold {fold_of[s]}, {split_of[s]}" for s in sources]
+        return legend + matrix(labels, sources, lambda r, c: counts[labels[r], sources[c]])
+    return [f"  {label:<24} {source:<32} {counts[label, source]}"
+            for label in labels for source in sources if counts[label, source]]
+
+
+def matrix(row_names: list[str], column_names: list[str], count: Callable[[int, int], int]
+           ) -> list[str]:
+    """A text table of counts with a total column and a total row."""
+    width = max(len(name) for name in [*row_names, "total"])
+    cell = max(6, *(len(name) for name in column_names))
+    lines = [" " * width + " " + " ".join(f"{n:>{cell}}" for n in column_names) + "   total"]
+    for r, name in enumerate(row_names):
+        values = [count(r, c) for c in range(len(column_names))]
+        lines.append(f"{name:<{width}} " + " ".join(f"{v:>{cell}}" for v in values)
+                     + f"  {sum(values):>6}")
+    totals = [sum(count(r, c) for r in range(len(row_names))) for c in range(len(column_names))]
+    lines.append(f"{'total':<{width}} " + " ".join(f"{v:>{cell}}" for v in totals)
+                 + f"  {sum(totals):>6}")
     return lines
 
 
 def readme(spec: SetSpec, clips: list[Clip], rows: list[tuple], licences: dict[str, str],
            fold_of_group: dict[str, int], test_fold: int | None, dropped: dict,
-           matches: list[tuple[Clip, Clip, float]], seconds: float) -> str:
+           matches: list[tuple[Clip, Clip, float]] | None, seconds: float) -> str:
     sources = sorted({c.source for c in clips})
     durations = np.array([len(c.samples) / SAMPLE_RATE for c in clips])
     groups = collections.defaultdict(list)
@@ -369,7 +381,7 @@ def readme(spec: SetSpec, clips: list[Clip], rows: list[tuple], licences: dict[s
         "Made by scripts/prepare_real_sounds.py (asf_jax) from Debian/PyPI packages; nothing "
         "else downloaded.",
         f"{len(clips)} clips, {len({c.label for c in clips})} labels, {len(sources)} sources; "
-        f"16-bit PCM WAV, mono, {SAMPLE_RATE} Hz; collected in {seconds:.0f} s.",
+        f"16-bit PCM WAV, mono, {SAMPLE_RATE} Hz; prepared in {seconds:.0f} s.",
         "Each clip is peak-normalised to -6 dBFS (unless --keep_levels); one-shot recordings "
         "(all but instrument notes, which are 2.5 s) lose their tail below -60 dB of the peak.",
         f"Dropped: {dropped['duplicates']} exact duplicates, {dropped['conflicts']} clips whose "
@@ -384,10 +396,11 @@ def readme(spec: SetSpec, clips: list[Clip], rows: list[tuple], licences: dict[s
         "provenance.csv: path,group,origin,seconds (the package file, note or word of each clip).",
         "Source groups with more than one source: " + ("; ".join(
             f"{g} = {', '.join(s)}" for g, s in sorted(groups.items()) if len(s) > 1) or "none"),
-        f"Same-label clips of different groups that look like one recording (log-mel cosine >= "
-        f"0.95 and waveform correlation >= 0.9 over the first second): {len(matches)}",
+        "Same-label clips of different groups that look like one recording (log-mel cosine >= "
+        "0.95 and waveform correlation >= 0.95 over the first second): "
+        + ("not checked (one label)" if matches is None else str(len(matches))),
         *(f"  {score:.3f} {a.source}/{a.label}/{a.name} ~ {b.source}/{b.label}/{b.name}"
-          for a, b, score in matches[:30]),
+          for a, b, score in (matches or [])[:30]),
         "",
         "Counts per source x label:",
         *count_table(clips, rows, fold_of_group),
@@ -925,7 +938,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"[{name}] collecting", flush=True)
         start = time.perf_counter()
         clips, licences = spec.collect(cache, args.keep_levels)
-        counts = write_set(spec, clips, licences, out, args.folds, time.perf_counter() - start)
+        counts = write_set(spec, clips, licences, out, args.folds, start)
         print(f"[{name}] {counts['clips']} clips, {counts['labels']} labels, "
               f"{counts['sources']} sources, {counts['folds']} folds; dropped "
               f"{counts['duplicates']} duplicates and {counts['conflicts']} label conflicts; "

@@ -67,7 +67,7 @@ def test_written_set_layout(tmp_path):
     clips.append(clip("s4", "cowbell", "only", rng.uniform(-0.5, 0.5, 2400)))
     spec = prep.SetSpec("drums", "test set", lambda cache, keep: ([], {}), min_groups=2)
     counts = prep.write_set(spec, clips, {s: "CC0" for s in ("s1", "s2", "s3", "s4")},
-                            tmp_path, num_folds=3, seconds=1.0)
+                            tmp_path, num_folds=3, started=0.0)
     assert counts["labels"] == 2 and counts["clips"] == 16  # cowbell is in one group only
     with open(tmp_path / "drums" / "manifest.csv", newline="") as file:
         rows = list(csv.DictReader(file))
