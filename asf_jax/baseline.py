@@ -277,7 +277,9 @@ def run_manifest(manifest: Path, l2: float | None) -> list[str]:
     lines = [f"{manifest}: {len(data.labels)} clips, {num_classes} classes, "
              f"{len(set(data.sources))} sources, {len(set(data.folds))} folds"]
     train, test = data.splits == "train", data.splits == "test"
-    if train.any() and test.any():
+    if not train.any():
+        return [*lines, "no clip has split 'train': nothing to fit (a test-only set)"]
+    if test.any():
         lines.append(format_result("train -> test", fit_and_evaluate(
             data.features[train], data.labels[train], data.features[test], data.labels[test],
             num_classes, data.sources[train], l2)))

@@ -9,8 +9,9 @@ Sets (each under OUT/<set>/):
     instruments  single notes of ~36 General-MIDI instruments rendered from sample-based sound
                  fonts (FluidR3 GM, MuseScore General, TimGM6mb, csound's GM bank, FreePats);
                  one sound font = one source.
-    speech       real recorded words in 22 languages from KTuberling (ktuberling-data); one
-                 language folder (one speaker) = one source; label "speech".
+    speech       real recorded words in 23 languages from KTuberling (ktuberling-data); one
+                 language folder = one source (who spoke is not documented; the four Serbian
+                 folders hold the same files); label "speech".
     tts_speech   the 27 phrases that pytest-audioeval ships: NOT recordings, they were made with
                  the Kokoro TTS (see its scripts/generate_samples.py); one voice = one source.
     other        a few real recordings from GCompris (gcompris-qt-data): 26 instruments, 9 farm
@@ -740,7 +741,7 @@ def collect_drums(cache: Path, keep_levels: bool) -> tuple[list[Clip], dict[str,
 # Speech.
 # ------------------------------------------------------------------------------------------------
 
-# KTuberling's four Serbian folders (scripts and dialects) are one speaker group.
+# KTuberling's four Serbian folders (scripts and dialects) hold the same recordings: one group.
 def ktuberling_group(language: str) -> str:
     return "ktuberling_" + safe_name(language.split("@")[0])
 
@@ -887,8 +888,8 @@ SETS = {spec.name: spec for spec in (
     SetSpec("drums", "one-shot drum samples; source = drum kit", collect_drums, min_groups=4),
     SetSpec("instruments", "single notes of General-MIDI instruments rendered from "
             "sample-based sound fonts; source = sound font", collect_instruments, min_groups=2),
-    SetSpec("speech", "recorded words (KTuberling), one speaker per language; label 'speech', "
-            "the word is in the file name; source = language folder", collect_speech),
+    SetSpec("speech", "recorded words (KTuberling) in 23 languages; label 'speech', the word "
+            "is in the file name; source = language folder", collect_speech),
     SetSpec("tts_speech", "phrases of pytest-audioeval, synthesised with Kokoro TTS (not "
             "recordings); label 'speech'; source = TTS voice", collect_tts_speech),
     SetSpec("other", "real recordings from GCompris: instruments, farm animals, environmental "

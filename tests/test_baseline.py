@@ -124,3 +124,10 @@ def test_built_dataset_command_line(tiny_dataset, capsys):
     output = capsys.readouterr().out
     assert output.startswith("train -> test: top-1 ")
     assert "chance 0.333" in output and "clips 6" in output
+
+
+def test_a_test_only_manifest_is_not_fitted(tmp_path):
+    manifest = write_manifest(tmp_path)
+    text = manifest.read_text().replace(",train\n", ",test\n")
+    manifest.write_text(text)
+    assert baseline.run_manifest(manifest, 0.01)[-1].startswith("no clip has split 'train'")
