@@ -604,7 +604,8 @@ DRUM_LABELS = ("kick", "snare", "side_stick", "clap", "tom_low", "tom_high", "hi
 # articulations, ambiguous cymbals, effects). Unmatched names (middle toms, congas, ...) are
 # left out too.
 HYDROGEN_NAME_RULES: tuple[tuple[str, str | None], ...] = (
-    (r"roll|choke|flink|swish|semi|china|crash ?/ ?ride|ride-crash|shaker|\bfx\b|zap|free", None),
+    (r"roll|choke|flink|swish|semi|china|crash ?/ ?ride|ride-crash|shaker|\bfx\b|zap|hat free",
+     None),
     (r"ride.*(bell|cup)|^(paiste )?bell$", "ride_bell"),
     (r"cowbell", "cowbell"),
     (r"tambourine", "tambourine"),

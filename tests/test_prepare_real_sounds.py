@@ -16,6 +16,7 @@ from scripts import prepare_real_sounds as prep
 @pytest.mark.parametrize("name, label", [
     ("Kick (Tama Superstar 22\")", "kick"), ("BassDrum", "kick"), ("Pearl Snare Rimshot", "snare"),
     ("Snare Roll", None), ("Hat Semi-Open", None), ("Sabian Hat Closed", "hihat_closed"),
+    ("Snare (Pearl Free Floating Maple 14x3.5)", "snare"), ("Hi Hat Free", None),
     ("VariBreaks Hat 1 Op", "hihat_open"), ("Pedal HH", "hihat_pedal"), ("Floor Tom", "tom_low"),
     ("Tom Mid", None), ("Pearl Tom 1", "tom_high"), ("Tom Hi", "tom_high"),
     ("Ride Bell (Custom, Zagrebin 22\")", "ride_bell"), ("Crash/Ride (Paiste)", None),
