@@ -222,6 +222,17 @@ def split_features(data_dir: str | os.PathLike, split: str, config: str = "slowf
     return np.stack(features), np.asarray(labels), np.asarray(groups), dataset.class_names
 
 
+def run_on_dataset(data_dir: str | os.PathLike, train_split: str = "train",
+                   eval_split: str = "test", config: str = "slowfast", l2: float | None = None
+                   ) -> dict[str, float]:
+    """Fit on one split of a built dataset, evaluate on another: top1, top5, map, ..., chance."""
+    train_features, train_labels, train_groups, class_names = split_features(
+        data_dir, train_split, config)
+    eval_features, eval_labels, _, _ = split_features(data_dir, eval_split, config)
+    return fit_and_evaluate(train_features, train_labels, eval_features, eval_labels,
+                            len(class_names), train_groups, l2)
+
+
 @dataclasses.dataclass(frozen=True)
 class ManifestData:
     """Features of every file listed in a manifest.csv (path,label,source,fold,split)."""
@@ -316,10 +327,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for manifest in args.manifest:
             print("\n".join(run_manifest(Path(manifest), args.l2)), flush=True)
         return
-    train = split_features(args.data_dir, args.train_split, args.config)
-    evaluation = split_features(args.data_dir, args.eval_split, args.config)
-    result = fit_and_evaluate(train[0], train[1], evaluation[0], evaluation[1], len(train[3]),
-                              train[2], args.l2)
+    result = run_on_dataset(args.data_dir, args.train_split, args.eval_split, args.config,
+                            args.l2)
     print(format_result(f"{args.train_split} -> {args.eval_split}", result))
 
 
