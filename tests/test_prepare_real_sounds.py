@@ -89,7 +89,8 @@ def test_written_set_layout(tmp_path):
 
 
 def test_midi_notes_are_laid_out_one_per_slot(tmp_path):
-    mido = pytest.importorskip("mido")
+    import mido
+
     notes = [prep.Note(40, 60, 100), prep.Note(41, 64, 50)]
     prep.write_midi(notes, tmp_path / "n.mid", slot=3.0, hold=2.0, channel=0)
     seconds, onsets, offs = 0.0, [], []
