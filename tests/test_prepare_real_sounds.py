@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import struct
 
+import mido
 import numpy as np
 import pytest
 import soundfile
@@ -89,8 +90,6 @@ def test_written_set_layout(tmp_path):
 
 
 def test_midi_notes_are_laid_out_one_per_slot(tmp_path):
-    import mido
-
     notes = [prep.Note(40, 60, 100), prep.Note(41, 64, 50)]
     prep.write_midi(notes, tmp_path / "n.mid", slot=3.0, hold=2.0, channel=0)
     seconds, onsets, offs = 0.0, [], []
