@@ -8,6 +8,7 @@ DESIGN.md: magnitude STFT (n_fft 2048, 20 ms periodic Hann, 10 ms hop, centred, 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import shutil
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import librosa
 import numpy as np
+import scipy.fft
+import scipy.sparse
 import soundfile
 
 from asf_jax.recipe import AudioRecipe, get_recipe
@@ -78,7 +81,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
                 raise AudioError(path, f"corrupt or unsupported audio ({error})") from None
             samples = _read_with_ffmpeg(path, sample_rate)
         else:
-            samples = resample(data.mean(axis=1), file_rate, sample_rate)
+            mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)
+            samples = resample(mono, file_rate, sample_rate)
     if samples.size == 0:
         raise AudioError(path, "contains no audio samples")
     if not np.all(np.isfinite(samples)):
@@ -130,12 +134,59 @@ def stft(samples: np.ndarray, recipe: AudioRecipe) -> np.ndarray:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class _LogMelPlan:
+    """What `logmel` needs besides the signal, made once per recipe."""
+
+    window: np.ndarray  # (win_length,) float64 periodic Hann, as librosa makes it
+    filters: scipy.sparse.csr_array  # (bins, mel) float32: each bin feeds at most two mel bands
+
+
+@functools.lru_cache(maxsize=8)
+def _logmel_plan(recipe: AudioRecipe) -> _LogMelPlan:
+    window = librosa.filters.get_window("hann", recipe.win_length, fftbins=True)
+    return _LogMelPlan(window, scipy.sparse.csr_array(mel_filterbank(recipe).T))
+
+
+def frames(samples: np.ndarray, recipe: AudioRecipe) -> np.ndarray:
+    """(..., 1 + samples // hop, win_length) view: frame t holds the samples under the window
+    centred on sample t * hop, zeros beyond the signal (librosa's `center=True`, constant pad).
+    """
+    half = recipe.win_length // 2
+    padded = np.pad(samples, [(0, 0)] * (samples.ndim - 1) + [(half, half)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, recipe.win_length, axis=-1)
+    return windows[..., ::recipe.hop_length, :]
+
+
+# Frames per FFT call: a (256, 1025) complex128 block (4 MB) stays in cache, and a long recording
+# never needs its whole spectrogram in memory at once.
+_FRAMES_PER_BLOCK = 256
+
+
 def logmel(samples: np.ndarray, recipe: str | AudioRecipe = "slowfast") -> np.ndarray:
-    """(frames, num_mels) float32 log-mel of a whole mono signal; frames = 1 + len // hop."""
+    """(..., frames, num_mels) float32 log-mel of (..., samples) signals; frames = 1 + len // hop.
+
+    The numbers of librosa's `stft` -> `abs` -> mel filterbank -> log (within 1e-5, see
+    tests/test_audio.py), faster: frames are a strided view of the signal, the window is applied to
+    its 320 taps only (the FFT zero pads them to n_fft), and the filterbank is a sparse matrix (each
+    FFT bin feeds at most two mel bands). The FFT stays float64 as in librosa: a float32 FFT is
+    2x faster, but its rounding error, about the same in every bin of a frame, moved the log-mel of
+    band-limited or tonal audio by up to 0.2 (a fifth of the demo set's frames by more than 1e-4).
+    """
     recipe = get_recipe(recipe)
-    magnitude = np.abs(stft(samples, recipe))
-    mel = mel_filterbank(recipe) @ magnitude
-    return np.log(mel + recipe.log_offset).T.astype(np.float32)
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.shape[-1] == 0:
+        raise ValueError("cannot compute the log-mel of an empty signal")
+    plan = _logmel_plan(recipe)
+    framed = frames(samples, recipe)  # (..., frames, win)
+    flat = framed.reshape(-1, recipe.win_length)  # (frames, win)
+    mel = np.empty((len(flat), recipe.num_mels), np.float32)
+    for start in range(0, len(flat), _FRAMES_PER_BLOCK):
+        windowed = flat[start:start + _FRAMES_PER_BLOCK] * plan.window  # float64
+        spectrum = np.fft.rfft(windowed, n=recipe.n_fft, axis=-1)  # (block, bins)
+        mel[start:start + len(windowed)] = np.abs(spectrum).astype(np.float32) @ plan.filters
+    mel += recipe.log_offset
+    return np.log(mel, out=mel).reshape(*framed.shape[:-1], recipe.num_mels)
 
 
 def pad_frames(features: np.ndarray, num_frames: int) -> np.ndarray:
