@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ import numpy as np
 import scipy.fft
 import scipy.sparse
 import soundfile
+import soxr
 
 from asf_jax.recipe import AudioRecipe, get_recipe
 
@@ -62,7 +64,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
     """Mono float32 samples in [-1, 1) at `sample_rate`; raises AudioError naming file and reason.
 
     PCM is scaled as soundfile reads it (int16 / 32768), the scale the log-mel recipe assumes.
-    Other rates are resampled (soxr, librosa's default); channels are averaged.
+    Other rates are resampled (soxr, as librosa.resample); channels are averaged.
     """
     path = Path(path)
     if not path.exists():
@@ -95,7 +97,15 @@ def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
     samples = np.asarray(samples, dtype=np.float32)
     if rate == target_rate:
         return samples
-    return librosa.resample(samples, orig_sr=rate, target_sr=target_rate).astype(np.float32)
+    resampled = soxr.resample(samples, rate, target_rate, quality="soxr_hq")
+    return _fix_length(resampled, math.ceil(len(samples) * (target_rate / rate)))
+
+
+def _fix_length(samples: np.ndarray, length: int) -> np.ndarray:
+    """Cut or zero pad to `length`, as `librosa.resample` does after soxr."""
+    if len(samples) >= length:
+        return samples[:length]
+    return np.pad(samples, (0, length - len(samples)))
 
 
 def as_waveform(audio: str | os.PathLike | np.ndarray, sr: int | None, recipe: AudioRecipe
@@ -117,13 +127,35 @@ def as_waveform(audio: str | os.PathLike | np.ndarray, sr: int | None, recipe: A
 # ------------------------------------------------------------------------------------------------
 
 
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)  # HTK
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
 @functools.lru_cache(maxsize=8)
 def mel_filterbank(recipe: AudioRecipe) -> np.ndarray:
-    """(num_mels, n_fft // 2 + 1) HTK mel filters, no area normalisation."""
-    return librosa.filters.mel(
-        sr=recipe.sample_rate, n_fft=recipe.n_fft, n_mels=recipe.num_mels, fmin=recipe.fmin,
-        fmax=recipe.fmax, htk=True, norm=None, dtype=np.float32,
-    )
+    """(num_mels, n_fft // 2 + 1) float32 HTK mel filters, no area normalisation.
+
+    `librosa.filters.mel(htk=True, norm=None)` written out (tests check they are equal), because
+    importing librosa's filters (and with them SciPy's signal and stats, numba, joblib) cost every
+    process a second, as long as 150 log-mels: every dataset-build worker paid it at start-up.
+    """
+    bin_hz = np.fft.rfftfreq(n=recipe.n_fft, d=1.0 / recipe.sample_rate)  # (bins,)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(recipe.fmin), _hz_to_mel(recipe.fmax),
+                                   recipe.num_mels + 2))  # (mel + 2,) band edges and centres
+    widths = np.diff(edges)
+    ramps = np.subtract.outer(edges, bin_hz)  # (mel + 2, bins)
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    return np.maximum(0, np.minimum(rising, falling)).astype(np.float32)
+
+
+def periodic_hann(length: int) -> np.ndarray:
+    """(length,) float64 periodic Hann window (`scipy.signal.get_window("hann", fftbins=True)`)."""
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)
 
 
 def stft(samples: np.ndarray, recipe: AudioRecipe) -> np.ndarray:
@@ -138,14 +170,14 @@ def stft(samples: np.ndarray, recipe: AudioRecipe) -> np.ndarray:
 class _LogMelPlan:
     """What `logmel` needs besides the signal, made once per recipe."""
 
-    window: np.ndarray  # (win_length,) float64 periodic Hann, as librosa makes it
+    window: np.ndarray  # (win_length,) float64 periodic Hann
     filters: scipy.sparse.csr_array  # (bins, mel) float32: each bin feeds at most two mel bands
 
 
 @functools.lru_cache(maxsize=8)
 def _logmel_plan(recipe: AudioRecipe) -> _LogMelPlan:
-    window = librosa.filters.get_window("hann", recipe.win_length, fftbins=True)
-    return _LogMelPlan(window, scipy.sparse.csr_array(mel_filterbank(recipe).T))
+    return _LogMelPlan(periodic_hann(recipe.win_length),
+                       scipy.sparse.csr_array(mel_filterbank(recipe).T))
 
 
 def frames(samples: np.ndarray, recipe: AudioRecipe) -> np.ndarray:

@@ -1,7 +1,11 @@
 """The log-mel front end: the fast path against librosa's computation and the shipped fixtures."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import librosa
 import numpy as np
 import pytest
 import soundfile
@@ -93,3 +97,33 @@ def test_stereo_files_are_downmixed_and_mono_files_read_as_they_are(tmp_path: Pa
     np.testing.assert_array_equal(audio.load_audio(tmp_path / "mono.wav"), left)
     np.testing.assert_allclose(audio.load_audio(tmp_path / "stereo.wav"), (left + right) / 2,
                                atol=1e-7)
+
+
+@pytest.mark.parametrize("recipe", [SLOWFAST, SLOW], ids=lambda r: r.name)
+def test_filterbank_and_window_equal_librosas(recipe: AudioRecipe) -> None:
+    expected = librosa.filters.mel(sr=recipe.sample_rate, n_fft=recipe.n_fft,
+                                   n_mels=recipe.num_mels, fmin=recipe.fmin, fmax=recipe.fmax,
+                                   htk=True, norm=None, dtype=np.float32)
+    np.testing.assert_array_equal(audio.mel_filterbank(recipe), expected)
+    window = librosa.filters.get_window("hann", recipe.win_length, fftbins=True)
+    np.testing.assert_allclose(audio.periodic_hann(recipe.win_length), window, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("rate", [8000, 11025, 22050, 44100, 48000])
+def test_resample_equals_librosas(rate: int) -> None:
+    samples = np.random.default_rng(rate).uniform(-0.5, 0.5, 2 * rate + 7).astype(np.float32)
+    expected = librosa.resample(samples, orig_sr=rate, target_sr=SR)
+    got = audio.resample(samples, rate, SR)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_logmel_and_resampling_import_no_librosa() -> None:
+    """librosa's filters and resampler cost each process ~1 s of imports (every build worker)."""
+    code = ("import sys, numpy as np\nfrom asf_jax import audio\n"
+            "audio.logmel(audio.resample(np.ones(50000, np.float32), 44100, 16000))\n"
+            "heavy = ('librosa.core', 'librosa.filters', 'scipy.signal', 'numba')\n"
+            "print(sorted(m for m in sys.modules if m.startswith(heavy)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, env=dict(os.environ, PYTHONPATH=str(DATA.parent.parent)))
+    assert result.stdout.strip() == "[]"

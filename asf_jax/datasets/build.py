@@ -24,12 +24,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-
-import tensorflow_datasets as tfds
+from typing import TYPE_CHECKING
 
 from asf_jax.datasets import manual_dir
 from asf_jax.datasets.clip_cache import ClipCache
-from asf_jax.datasets.vggsound.vggsound_dataset_builder import Builder
+
+if TYPE_CHECKING:
+    from asf_jax.datasets.vggsound.vggsound_dataset_builder import Builder
 
 CACHE_FOLDER = "clip_cache"
 LOCK_FILE = ".build.lock"
@@ -72,6 +73,12 @@ def build(manual: str, data_dir: str, config: str = "slowfast", float16: bool = 
     `cache`: save each clip's features while building and reuse those of an interrupted build;
     `keep_cache`: keep them after success (e.g. to rebuild after changing only the class list).
     """
+    # Imported here, not above: the build's worker processes re-run the main module, which is
+    # this one for `python -m asf_jax.datasets.build`, and need nothing from TFDS.
+    import tensorflow_datasets as tfds
+
+    from asf_jax.datasets.vggsound.vggsound_dataset_builder import Builder
+
     manual_dir.check_manual_dir(manual)
     config_name = f"{config}_float16" if float16 else config
     config_dir = Path(data_dir).expanduser() / Builder.name / config_name

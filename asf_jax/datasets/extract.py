@@ -149,10 +149,6 @@ def extract(task: Task) -> Extracted | Skip:
     return Extracted(task.clip.key, example, features.notes, reused)
 
 
-# What the workers use, imported once by the fork server (librosa: window, mel filters, resampler).
-_PRELOAD = [__name__, "librosa.filters", "librosa.core.audio"]
-
-
 def _single_threaded_blas() -> None:
     """One BLAS thread per worker: the workers already use every core."""
     threadpoolctl.threadpool_limits(1)
@@ -162,11 +158,12 @@ def worker_pool(workers: int) -> multiprocessing.pool.Pool:
     """Worker processes for `parallel_map`, forked from a server that has imported their modules.
 
     Not forked from this process: it holds threads (TFDS's, perhaps JAX's) that a fork would copy
-    half-locked. Not spawned: each spawned worker imports NumPy, SciPy, librosa and the main module
-    anew, 1-3 s per worker, as long as a small build takes.
+    half-locked. Not spawned: each spawned worker would import NumPy, SciPy and soundfile anew.
+    Like spawned ones, the workers re-run the parent's main module (multiprocessing's rule): keep
+    its imports light (`asf_jax.datasets.build` imports TFDS only when it builds).
     """
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(_PRELOAD)
+    context.set_forkserver_preload([__name__])
     return context.Pool(workers, _single_threaded_blas)
 
 
