@@ -216,7 +216,8 @@ def logmel(samples: np.ndarray, recipe: str | AudioRecipe = "slowfast") -> np.nd
     for start in range(0, len(flat), _FRAMES_PER_BLOCK):
         windowed = flat[start:start + _FRAMES_PER_BLOCK] * plan.window  # float64
         spectrum = np.fft.rfft(windowed, n=recipe.n_fft, axis=-1)  # (block, bins)
-        mel[start:start + len(windowed)] = np.abs(spectrum).astype(np.float32) @ plan.filters
+        magnitude = np.abs(spectrum.astype(np.complex64))  # rounded as librosa's complex64 STFT
+        mel[start:start + len(windowed)] = magnitude @ plan.filters
     mel += recipe.log_offset
     return np.log(mel, out=mel).reshape(*framed.shape[:-1], recipe.num_mels)
 
