@@ -107,8 +107,9 @@ class BuildMetadata(tfds.core.MetadataDict):
 class UncompressedArrayRecordWriter(tfds.core.writer.ExampleWriter):
     """array_record files without compression (TFDS's own writer compresses each record with zstd).
 
-    Log-mels hardly compress (zstd saved 10% of a float32 build), but compressing cost the build's
-    single writing process 1 ms per 10-s clip and decompressing costs every training read.
+    Log-mels hardly compress (zstd saved 7-10%), but compressing cost the build's one writing
+    process 0.5 ms per float32 10-s clip, and decompressing made reading a float16 10-s clip for
+    training 4x slower (186 instead of 45 us).
     """
 
     OPTIONS = "group_size:1,uncompressed"  # one record per chunk: random access reads one record
