@@ -169,3 +169,11 @@ def test_unreadable_or_foreign_cache_files_are_recomputed(manual: Path, tmp_path
     assert cache.load(task) is None
     cache.save(float16, features)  # float32 arrays under a float16 key: rejected
     assert cache.load(float16) is None
+
+
+def test_a_kept_cache_survives_a_run_that_finds_the_dataset_built(manual: Path,
+                                                                  tmp_path: Path) -> None:
+    build.build(str(manual), str(tmp_path), config=CONFIG, workers=1, keep_cache=True)
+    builder = build.build(str(manual), str(tmp_path), config=CONFIG, workers=1)
+    assert builder.report is None  # already built: nothing ran
+    assert len(list((tmp_path / "vggsound" / CONFIG / build.CACHE_FOLDER).glob("*.npz"))) == 8

@@ -85,16 +85,14 @@ def build(manual: str, data_dir: str, config: str = "slowfast", float16: bool = 
     with exclusive_build(config_dir):
         remove_stale_folders(config_dir)
         clip_cache = ClipCache(config_dir / CACHE_FOLDER, str(Builder.VERSION)) if cache else None
-        if clip_cache is not None:
-            clip_cache.directory.mkdir(exist_ok=True)
         builder = Builder(data_dir=data_dir, config=config_name, file_format="array_record",
                           workers=workers, cache=clip_cache)
         mode = (tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS if overwrite
                 else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
             manual_dir=manual, download_mode=mode))
-        if clip_cache is not None and not keep_cache:
-            clip_cache.remove()
+        if clip_cache is not None and not keep_cache and builder.report is not None:
+            clip_cache.remove()  # after a build that ran: a kept cache outlives "already built"
     return builder
 
 

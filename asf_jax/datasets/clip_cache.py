@@ -64,6 +64,7 @@ class ClipCache:
     def save(self, task: Task, features: Features) -> None:
         """Writes the clip's features; a file appears whole or not at all (written, renamed)."""
         path = self.path(task)
+        path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         with open(partial, "wb") as file:
             np.savez(file, logmel=features.logmel, views=features.views,
