@@ -355,17 +355,19 @@ def projected_build_s(worker_s_per_clip: float, parent_s_per_clip: float, cores:
 def benchmark_build(manual: Path, build_workers: list[int], build_config: str,
                     worker_s_per_clip: float) -> dict[str, Any]:
     """Builds with each worker count; the writing process's CPU per clip (the slope between the
-    build with most workers and one of 2 clips, so fixed costs drop out), projections."""
+    build with most workers and one of 2 clips, so that fixed costs drop out), projections."""
     runs = [build_run(manual, workers, build_config) for workers in build_workers]
     for run in runs:
         print(f"  build, {run['workers']} worker(s): {run['clips_per_s']:.1f} clips/s, "
               f"{run['cpu_s']:.2f} CPU-s in the writing process", flush=True)
     result: dict[str, Any] = {"runs": runs}
     widest = max(runs, key=lambda run: run["workers"])
-    if widest["workers"] > 1 and widest["clips"] > 2:
-        with tempfile.TemporaryDirectory() as tiny:
-            fixed = build_run(write_synthetic_manual_dir(Path(tiny), 2), widest["workers"],
-                              build_config)
+    if widest["workers"] > 1:
+        fixed = {"cpu_s": 0.0, "clips": 0}  # too few clips for a slope: fixed costs included
+        if widest["clips"] >= 10:
+            with tempfile.TemporaryDirectory() as tiny:
+                fixed = build_run(write_synthetic_manual_dir(Path(tiny), 2), widest["workers"],
+                                  build_config)
         parent_s = (widest["cpu_s"] - fixed["cpu_s"]) / (widest["clips"] - fixed["clips"])
         parent_s = max(parent_s, 1e-5)  # a noisy slope must not go negative
         result["parent_ms_per_clip"] = 1e3 * parent_s
