@@ -359,7 +359,7 @@ def benchmark_build(manual: Path, build_workers: list[int], build_config: str,
     runs = [build_run(manual, workers, build_config) for workers in build_workers]
     for run in runs:
         print(f"  build, {run['workers']} worker(s): {run['clips_per_s']:.1f} clips/s, "
-              f"{run['cpu_s']:.2f} CPU-s in the writing process", flush=True)
+              f"{run['cpu_s']:.2f} CPU-s in the main process", flush=True)
     result: dict[str, Any] = {"runs": runs}
     widest = max(runs, key=lambda run: run["workers"])
     if widest["workers"] > 1:
