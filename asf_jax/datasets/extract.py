@@ -7,10 +7,11 @@ abort a build of 200k clips. Unusual but usable audio is kept and described by n
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import itertools
 import multiprocessing
-import multiprocessing.pool
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,22 +155,34 @@ def _single_threaded_blas() -> None:
     threadpoolctl.threadpool_limits(1)
 
 
-def worker_pool(workers: int) -> multiprocessing.pool.Pool:
+def worker_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     """Worker processes for `parallel_map`, forked from a server that has imported their modules.
 
     Not forked from this process: it holds threads (TFDS's, perhaps JAX's) that a fork would copy
     half-locked. Not spawned: each spawned worker would import NumPy, SciPy and soundfile anew.
     Like spawned ones, the workers re-run the parent's main module (multiprocessing's rule): keep
     its imports light (`asf_jax.datasets.build` imports TFDS only when it builds).
+    An executor, not a `multiprocessing.Pool`: the pool's worker-handler thread spun while each
+    result (0.5 MB) waited in the pipe, a third of the writing process's CPU; and a worker that
+    dies (out of memory, a crashing decoder) fails the build instead of hanging it.
     """
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
-    return context.Pool(workers, _single_threaded_blas)
+    return concurrent.futures.ProcessPoolExecutor(workers, context, _single_threaded_blas)
 
 
-def parallel_map(tasks: Sequence[Task], pool: multiprocessing.pool.Pool | None
-                 ) -> Iterator[Extracted | Skip]:
-    """`extract` over the tasks, in completion order; without a pool, in this process."""
+def parallel_map(tasks: Iterable[Task], pool: concurrent.futures.ProcessPoolExecutor | None,
+                 in_flight: int) -> Iterator[Extracted | Skip]:
+    """`extract` over the tasks in completion order, `in_flight` tasks submitted at a time;
+    without a pool, in this process."""
     if pool is None:
-        return map(extract, tasks)
-    return pool.imap_unordered(extract, tasks, chunksize=1)
+        yield from map(extract, tasks)
+        return
+    tasks = iter(tasks)
+    pending = {pool.submit(extract, task) for task in itertools.islice(tasks, in_flight)}
+    while pending:
+        done, pending = concurrent.futures.wait(
+            pending, return_when=concurrent.futures.FIRST_COMPLETED)
+        for future in done:
+            yield future.result()
+        pending |= {pool.submit(extract, task) for task in itertools.islice(tasks, len(done))}

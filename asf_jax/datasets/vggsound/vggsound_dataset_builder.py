@@ -23,10 +23,10 @@ there as in a local build.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import logging
-import multiprocessing.pool
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -149,7 +149,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         self._workers = workers or os.cpu_count() or 1
         self._cache = cache
         self._use_beam = False
-        self._pool: multiprocessing.pool.Pool | None = None
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._report: BuildReport | None = None
         super().__init__(**kwargs)
 
@@ -194,7 +194,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             return super()._generate_splits(dl_manager, download_config)
         finally:
             if self._pool is not None:
-                self._pool.terminate()
+                self._pool.shutdown(cancel_futures=True)
                 self._pool = None
 
     def _example_writer(self) -> tfds.core.writer.ExampleWriter:
@@ -203,7 +203,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             return UncompressedArrayRecordWriter(self.info.file_format)
         return super()._example_writer()
 
-    def _worker_pool(self) -> multiprocessing.pool.Pool | None:
+    def _worker_pool(self) -> concurrent.futures.ProcessPoolExecutor | None:
         """One pool for all splits, started on first use (None: work in this process)."""
         if self._pool is None and self._workers > 1:
             self._pool = extract.worker_pool(self._workers)
@@ -242,7 +242,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _generate_locally(self, split: str, tasks: list[extract.Task]
                           ) -> Iterator[tuple[str, dict[str, Any]]]:
-        results = extract.parallel_map(tasks, self._worker_pool())
+        results = extract.parallel_map(tasks, self._worker_pool(), in_flight=2 * self._workers)
         labels_by_key = {}
         for result in tqdm.tqdm(results, total=len(tasks), desc=f"{split} log-mels", unit="clip",
                                 smoothing=0.05):
