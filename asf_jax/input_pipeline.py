@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -199,52 +198,3 @@ def shard_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Ar
     sharding = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
     return {name: jax.make_array_from_process_local_data(sharding, value)
             for name, value in batch.items()}
-
-
-# ------------------------------------------------------------------------------------------------
-# Measurement.
-# ------------------------------------------------------------------------------------------------
-
-
-class _RepeatedClips(Sequence[Record]):
-    """A long source made of a few records repeated (record i is clips[i % len(clips)])."""
-
-    def __init__(self, clips: Sequence[Record], length: int):
-        self._clips = clips
-        self._length = length
-
-    def __len__(self) -> int:
-        return self._length
-
-    def __getitem__(self, index: int) -> Record:
-        return self._clips[index % len(self._clips)]
-
-
-def measure_train_pipeline_throughput(
-    recipe: AudioRecipe,
-    *,
-    batch_size: int = 32,
-    num_batches: int = 50,
-    num_records: int = 183_730,
-    num_distinct: int = 64,
-    clip_frames: int = 1001,
-    seed: int = 0,
-) -> float:
-    """Training clips per CPU-second on one core, from float16 10-s log-mels, SpecAugment on.
-
-    The pipeline runs in the calling thread (no read threads) and is timed by that thread's CPU
-    time, so other processes on the machine do not distort the figure. The source has VGG-Sound's
-    length (the shuffle's cost depends on it) but holds only `num_distinct` different clips.
-    """
-    rng = np.random.default_rng(seed)
-    clips = [{"logmel": rng.standard_normal((clip_frames, recipe.num_mels)).astype(np.float16),
-              "label": np.int64(i)} for i in range(num_distinct)]
-    iterator = train_loader(_RepeatedClips(clips, num_records), recipe,
-                            global_batch_size=batch_size, seed=seed,
-                            specaugment=SpecAugmentConfig(), read_threads=0, process_index=0,
-                            process_count=1)
-    next(iterator)  # warm-up: first-call costs
-    begin = time.thread_time()
-    for _ in range(num_batches):
-        next(iterator)
-    return num_batches * batch_size / (time.thread_time() - begin)

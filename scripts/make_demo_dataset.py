@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import collections
-import csv
 import dataclasses
 import shutil
 import string
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -31,7 +29,9 @@ from pathlib import Path
 import numpy as np
 import scipy.ndimage
 import scipy.signal
-import soundfile
+
+from asf_jax.datasets.manual_dir import clip_key
+from asf_jax.datasets.synthetic import FORMATS, write_audio, write_lists
 
 CLASS_NAMES: tuple[str, ...] = (
     "siren", "beeping", "engine idling", "dripping", "clock ticking",
@@ -41,15 +41,6 @@ CLASS_NAMES: tuple[str, ...] = (
 AUDIO_FOLDERS = ("audio/part0", "audio/part1/sub", "audio/part2/deeper/nested")
 ID_ALPHABET = string.ascii_letters + string.digits + "-_"
 README_MARKER = "VGG-Sound-style demo dataset"
-
-# Container -> (file extension, soundfile format, soundfile subtype); M4A goes through ffmpeg.
-FORMATS: dict[str, tuple[str, str | None, str | None]] = {
-    "wav": (".wav", "WAV", "PCM_16"),
-    "flac": (".flac", "FLAC", "PCM_16"),
-    "ogg": (".ogg", "OGG", "VORBIS"),
-    "mp3": (".mp3", "MP3", "MPEG_LAYER_III"),
-    "m4a": (".m4a", None, None),
-}
 
 # Reasons the builder must skip an entry, each exercised once (malformed rows twice).
 BROKEN_REASONS = (
@@ -361,7 +352,7 @@ class ClipPlan:
 
     @property
     def filename(self) -> str:
-        return f"{self.youtube_id}_{self.start:06d}{FORMATS[self.fmt][0]}"
+        return clip_key(self.youtube_id, self.start) + FORMATS[self.fmt][0]
 
     @property
     def path(self) -> str:
@@ -470,20 +461,6 @@ def _plan_clips(rng: np.random.Generator, clips_per_class: int, test_per_class: 
 # ------------------------------------------------------------------------------------------------
 
 
-def _write_audio(path: Path, audio: np.ndarray, sr: int, fmt: str) -> None:
-    """Write (samples, channels) float audio; M4A (AAC) is encoded by ffmpeg from PCM-16."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt != "m4a":
-        _, container, subtype = FORMATS[fmt]
-        soundfile.write(str(path), audio, sr, format=container, subtype=subtype)
-        return
-    pcm = (np.clip(audio, -1, 32767 / 32768) * 32768).astype("<i2")
-    command = ["ffmpeg", "-v", "error", "-y", "-f", "s16le", "-ar", str(sr),
-               "-ac", str(audio.shape[1]), "-i", "-", "-c:a", "aac", "-b:a", "96k",
-               "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact", str(path)]
-    subprocess.run(command, input=pcm.tobytes(), capture_output=True, check=True)
-
-
 def _truncated_wav(sr: int) -> bytes:
     """A WAV header announcing one second of PCM-16 audio, followed by no data at all."""
     data_bytes = 2 * sr
@@ -511,7 +488,7 @@ def _write_broken_files(out: Path, rng: np.random.Generator, bad: dict[str, Clip
     for reason in ("unknown_label", "unknown_split"):
         plan = bad[reason]
         noise = 0.1 * _colored_noise(rng, int(plan.seconds * plan.sample_rate), 1.0)
-        _write_audio(out / plan.path, noise[:, None], plan.sample_rate, plan.fmt)
+        write_audio(out / plan.path, noise[:, None], plan.sample_rate, plan.fmt)
     contents = {"corrupt_file": rng.bytes(4096), "empty_file": b"",
                 "truncated_file": _truncated_wav(16000)}
     for reason, content in contents.items():
@@ -600,16 +577,14 @@ def make_demo_dataset(out_dir: str | Path, *, seed: int = 0, clips_per_class: in
 
     for plan, clip_rng in zip(plans, rng.spawn(len(plans)), strict=True):
         audio = synthesise(plan.label, clip_rng, plan.sample_rate, plan.seconds, plan.channels)
-        _write_audio(out / plan.path, audio, plan.sample_rate, plan.fmt)
-    _write_audio(out / silent.path, np.zeros((int(silent.seconds * silent.sample_rate), 1)),
+        write_audio(out / plan.path, audio, plan.sample_rate, plan.fmt)
+    write_audio(out / silent.path, np.zeros((int(silent.seconds * silent.sample_rate), 1)),
                  silent.sample_rate, silent.fmt)
     _write_broken_files(out, rng, bad)
 
     rows = [p.row for p in [*plans, silent, *bad.values(), duplicated]] + malformed
     rows.sort(key=lambda row: (row[0], row[1]))  # stable: the duplicate follows its original
-    with open(out / "vggsound.csv", "w", newline="") as f:
-        csv.writer(f, lineterminator="\n").writerows(rows)
-    (out / "classes.txt").write_text("".join(f"{c}\n" for c in sorted(CLASS_NAMES)))
+    write_lists(out, rows, sorted(CLASS_NAMES))
 
     written = [*plans, silent]
     good = {s: sum(p.split == s for p in plans) for s in ("train", "test")}

@@ -6,7 +6,8 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-import soundfile
+
+from asf_jax.datasets.synthetic import SyntheticClip, write_manual_dir
 
 jax.config.update("jax_disable_most_optimizations", True)
 
@@ -32,17 +33,10 @@ def _tiny_clip(label: str, rng: np.random.Generator, seconds: float = 3.0) -> np
 def write_tiny_manual_dir(root: Path, train_per_class: int = 4, test_per_class: int = 2) -> Path:
     """A manual directory in the VGG-Sound layout: vggsound.csv, classes.txt and 3-s WAVs."""
     rng = np.random.default_rng(0)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "classes.txt").write_text("\n".join(TINY_CLASSES) + "\n")
-    rows = []
-    for label in TINY_CLASSES:
-        for index in range(train_per_class + test_per_class):
-            clip_id = f"{label[:4]}-{index:06d}"[:11].ljust(11, "_")
-            split = "train" if index < train_per_class else "test"
-            soundfile.write(root / f"{clip_id}_000010.wav", _tiny_clip(label, rng), 16000)
-            rows.append(f"{clip_id},10,{label},{split}")
-    (root / "vggsound.csv").write_text("\n".join(rows) + "\n")
-    return root
+    clips = [SyntheticClip(f"{label[:4]}-{index:06d}"[:11].ljust(11, "_"), 10, label,
+                           "train" if index < train_per_class else "test", _tiny_clip(label, rng))
+             for label in TINY_CLASSES for index in range(train_per_class + test_per_class)]
+    return write_manual_dir(root, clips, TINY_CLASSES)
 
 
 @pytest.fixture(scope="session")

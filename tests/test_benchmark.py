@@ -13,10 +13,11 @@ MODEL_FIELDS = {"mode", "arch", "width", "dtype", "batch_size", "compile_s", "st
                 "step_s_all", "clips_per_s", "gflop_per_clip_counted", "tflops_counted",
                 "gflop_per_clip_xla", "tflops_xla", "mfu_counted", "mfu_xla", "xla_memory_bytes",
                 "peak_memory_bytes", "peak_memory_source"}
-DATA_FIELDS = {"extraction_clips_per_cpu_s", "build", "reference_build_clips_per_core_s",
-               "pipeline_clips_per_cpu_s", "pipeline_batch_size",
-               "target_pipeline_clips_per_core_s"}
-BUILD_FIELDS = {"workers", "clips", "seconds", "clips_per_s", "clips_per_s_per_worker"}
+DATA_FIELDS = {"logmel_clips_per_cpu_s", "librosa_logmel_clips_per_cpu_s",
+               "extraction_clips_per_cpu_s", "build_manual_dir", "build",
+               "pipeline_clips_per_cpu_s", "pipeline_stage_us_per_clip", "pipeline_batch_size"}
+BUILD_FIELDS = {"runs", "parent_ms_per_clip", "projected_vggsound_s", "speedup"}
+RUN_FIELDS = {"workers", "clips", "seconds", "cpu_s", "clips_per_s"}
 
 
 def numbers(value: Any) -> Iterator[Any]:
@@ -40,15 +41,21 @@ def test_quick_run_reports_every_number(tmp_path: Path, capsys: pytest.CaptureFi
         ("inference", 2, 8), ("train", 2, 8)]
     for record in results["model"]:
         assert set(record) == MODEL_FIELDS
-    assert set(results["data"]) == DATA_FIELDS
-    assert [set(b) for b in results["data"]["build"]] == [BUILD_FIELDS]
-    assert results["data"]["build"][0]["clips"] == 4
+    data = results["data"]
+    assert set(data) == DATA_FIELDS and set(data["build"]) == BUILD_FIELDS
+    assert [(set(run), run["workers"], run["clips"]) for run in data["build"]["runs"]] == [
+        (RUN_FIELDS, 1, 4), (RUN_FIELDS, 2, 4)]
+    assert set(data["build"]["projected_vggsound_s"]) == {"8", "32", "96"}
+    assert set(data["pipeline_stage_us_per_clip"]) == {"read", "decode", "crop", "specaugment",
+                                                       "batch"}
     values = list(numbers([results["model"], results["data"], results["train"]]))
     assert values and all(isinstance(v, int | float) and v > 0 for v in values), values
     assert results["train"]["batch_size"] == 2 and results["train"]["clips_per_s"] > 0
     table = capsys.readouterr().out
     assert "| train | slowfast | 8 | float32 | 2 |" in table
-    assert "| train pipeline, batch 32, SpecAugment |" in table
+    assert "| build, 2 worker(s), 4 clips (synthetic) |" in table
+    assert "| VGG-Sound build (200,000 10-s WAVs) projected | 8 cores" in table
+    assert "| train pipeline, batch 32, SpecAugment, float16 array_record |" in table
     assert "| end-to-end training (input included) |" in table
 
 
@@ -57,6 +64,7 @@ def test_help_explains_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         benchmark.parse_args(["--help"])
     text = capsys.readouterr().out
     for flag in ("--only", "--arch", "--width", "--batch_sizes", "--dtype", "--repeats",
-                 "--peak_tflops", "--build_clips", "--build_workers", "--pipeline_batches",
+                 "--peak_tflops", "--build_clips", "--build_workers", "--build_manual_dir",
+                 "--pipeline_batches",
                  "--json", "--quick"):
         assert flag in text

@@ -289,9 +289,3 @@ def test_shard_batch_splits_the_batch_over_eight_devices():
     result = _run_python(["-c", _SHARDING_SCRIPT],
                          {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"})
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
-
-
-def test_throughput_measurement_runs():
-    rate = input_pipeline.measure_train_pipeline_throughput(
-        SLOW, batch_size=4, num_batches=2, num_records=100, num_distinct=2, clip_frames=200)
-    assert rate > 0

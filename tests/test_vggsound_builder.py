@@ -161,6 +161,8 @@ def _audio_dir(root: Path, stems: list[str]) -> None:
     ("no_audio", "no audio files"),
     ("no_match", "none of the 2 rows"),
     ("pkl_only", "never loaded: unpickling can execute arbitrary code"),
+    ("repeated_class", "classes.txt: duplicate class names \\['dog barking'\\]"),
+    ("empty_classes", "classes.txt: class list is empty"),
 ])
 def test_clear_errors_before_feature_work(tmp_path: Path, case: str, message: str) -> None:
     manual = tmp_path / "manual"
@@ -175,6 +177,11 @@ def test_clear_errors_before_feature_work(tmp_path: Path, case: str, message: st
              ["xyz,1,dog barking,train", "uvw,2,dog barking,test"])
     if case == "no_audio":
         (manual / "notes.txt").write_text("audio still downloading")
+    if case in ("repeated_class", "empty_classes"):
+        _audio_dir(manual, ["abc_000001"])
+        _csv(manual / "vggsound.csv", ["abc,1,dog barking,train"])
+        names = "dog barking\ncat meowing\ndog barking\n" if case == "repeated_class" else "\n"
+        (manual / "classes.txt").write_text(names)
     if case == "pkl_only":
         _audio_dir(manual, ["abc_000001"])
         (manual / "vggsound.pkl").write_bytes(b"\x80\x04K\x01.")

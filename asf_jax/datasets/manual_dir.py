@@ -15,13 +15,14 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from asf_jax import classes
+
 # Preference order when one clip has several audio files (e.g. a WAV extracted from its MP4).
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".mp4")
 SPLITS = ("train", "test")
 FULL_LIST = "vggsound.csv"  # youtube_id,start_seconds,label,split (no header)
 SPLIT_LISTS = {"train": "train.csv", "test": "test.csv"}  # "<youtube_id>_<start:06d>.<ext>",label
 CLASSES_FILE = "classes.txt"
-SHIPPED_CLASSES = Path(__file__).resolve().parent.parent / "data" / "vggsound_classes.txt"
 _SUFFIX_LIST = "|".join(suffix[1:] for suffix in AUDIO_SUFFIXES)
 _STEM = re.compile(r"^(?P<id>.+)_(?P<start>\d+)$")
 
@@ -76,14 +77,11 @@ def read_class_names(manual_dir: str | os.PathLike | None) -> list[str]:
     """`classes.txt` of the manual dir (its order = class ids), else the 309 shipped classes."""
     path = Path(manual_dir) / CLASSES_FILE if manual_dir else None
     if path is None or not path.is_file():
-        path = SHIPPED_CLASSES
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    names = [name for name in names if name]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if not names or duplicates:
-        raise ManualDirError(f"{path}: needs one distinct class name per line "
-                             f"({'empty' if not names else f'repeated: {duplicates}'})")
-    return names
+        return classes.vggsound_class_names()
+    try:
+        return classes.read_class_names(path)
+    except ValueError as error:
+        raise ManualDirError(str(error)) from None
 
 
 def check_manual_dir(manual_dir: str | os.PathLike | None) -> Path:

@@ -27,9 +27,12 @@ class BuildReport:
     notes: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     noted_examples: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     scan_notes: list[str] = dataclasses.field(default_factory=list)
+    reused: int = 0  # kept clips whose features came from the cache of an interrupted build
 
-    def keep(self, split: str, filename: str, notes: tuple[str, ...]) -> None:
+    def keep(self, split: str, filename: str, notes: tuple[str, ...], reused: bool = False
+             ) -> None:
         self.kept[split] += 1
+        self.reused += reused
         for note in notes:
             self.notes[note] += 1
             examples = self.noted_examples.setdefault(note, [])
@@ -54,12 +57,15 @@ class BuildReport:
             "notes": dict(self.notes.most_common()),
             "noted_examples": self.noted_examples,
             "scan_notes": self.scan_notes,
+            "reused_from_cache": self.reused,
         }
 
     def summary(self) -> str:
         """A few human-readable lines for the end of a build."""
         kept = ", ".join(f"{split} {n}" for split, n in sorted(self.kept.items())) or "none"
         lines = [f"kept {sum(self.kept.values())} clips ({kept}); skipped {len(self.skipped)}"]
+        if self.reused:
+            lines.append(f"  features of {self.reused} clips reused from an interrupted build")
         lines += [f"  skipped, {reason}: {n}" for reason, n in self.skipped_by_reason().items()]
         lines += [f"  kept, note: {note}: {n}" for note, n in self.notes.most_common()]
         if self.scan_notes:
