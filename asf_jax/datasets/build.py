@@ -2,8 +2,10 @@
 
     python -m asf_jax.datasets.build --manual_dir ~/vggsound --data_dir ~/tensorflow_datasets \
         [--config slowfast|slow] [--float16] [--workers N] [--overwrite]
+        [--beam_pipeline_options runner=DirectRunner,...]
 
-(For a Beam cluster build see the docstring of `vggsound_dataset_builder`.)
+`--beam_pipeline_options` runs the build as an Apache Beam pipeline instead (`pip install
+asf_jax[beam]`; see the docstring of `vggsound_dataset_builder` for a cluster).
 """
 
 from __future__ import annotations
@@ -20,15 +22,25 @@ from asf_jax.datasets.vggsound.vggsound_dataset_builder import Builder
 
 
 def build(manual: str, data_dir: str, config: str = "slowfast", float16: bool = False,
-          workers: int | None = None, overwrite: bool = False) -> Builder:
-    """Builds (or reuses) one config and returns its builder; raises ManualDirError early."""
+          workers: int | None = None, overwrite: bool = False,
+          beam_pipeline_options: str | None = None) -> Builder:
+    """Builds (or reuses) one config and returns its builder; raises ManualDirError early.
+
+    `beam_pipeline_options` ("key=value,..." as for `tfds build`, e.g. "runner=DirectRunner")
+    makes it a Beam build.
+    """
     manual_dir.check_manual_dir(manual)
     builder = Builder(data_dir=data_dir, config=f"{config}_float16" if float16 else config,
                       file_format="array_record", workers=workers)
     mode = (tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS if overwrite
             else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
+    beam_options = None
+    if beam_pipeline_options is not None:
+        beam = tfds.core.lazy_imports.apache_beam
+        beam_options = beam.options.pipeline_options.PipelineOptions(
+            [f"--{option}" for option in beam_pipeline_options.split(",") if option])
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=manual, download_mode=mode))
+        manual_dir=manual, download_mode=mode, beam_options=beam_options))
     return builder
 
 
@@ -41,11 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count(),
                         help="feature extraction processes (default: all cores)")
     parser.add_argument("--overwrite", action="store_true", help="rebuild an existing dataset")
+    parser.add_argument("--beam_pipeline_options", metavar="KEY=VALUE,...",
+                        help="build with Apache Beam, e.g. runner=DirectRunner (needs apache-beam)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
         builder = build(args.manual_dir, args.data_dir, args.config, args.float16, args.workers,
-                        args.overwrite)
+                        args.overwrite, args.beam_pipeline_options)
     except manual_dir.ManualDirError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -57,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     kept = sum(builder.report.kept.values())
     print(builder.report.summary())
-    print(f"{seconds:.1f} s, {kept / seconds:.1f} clips/s with {args.workers} workers; "
+    workers = "Beam" if args.beam_pipeline_options is not None else f"{args.workers} workers"
+    print(f"{seconds:.1f} s, {kept / seconds:.1f} clips/s with {workers}; "
           f"report: {builder.data_path}/build_report.json")
     return 0
 
