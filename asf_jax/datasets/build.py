@@ -2,6 +2,7 @@
 
     python -m asf_jax.datasets.build --manual_dir ~/vggsound --data_dir ~/tensorflow_datasets \
         [--config slowfast|slow] [--float16] [--workers N] [--overwrite] [--keep_cache|--no_cache]
+        [--beam_pipeline_options runner=DirectRunner,...]
 
 A build killed hard (SIGKILL, out of memory, a preempted VM) can be rerun with the same command: it
 removes the `incomplete.*` folder TFDS left behind (as large as the dataset) and reuses the
@@ -9,7 +10,11 @@ features of every clip finished before the kill, from `<data_dir>/vggsound/<conf
 (see `clip_cache`). That folder is removed once the build succeeds, unless --keep_cache; with
 --no_cache none is written (it needs as much disk as the dataset while the build runs). Only one
 build of a config runs at a time: a second one fails at once instead of writing to the same
-folder. Builds run on Linux and macOS. (For a Beam cluster build see `vggsound_dataset_builder`.)
+folder. Builds run on Linux and macOS.
+
+`--beam_pipeline_options` runs the build as an Apache Beam pipeline instead (`pip install
+asf_jax[beam]`; see the docstring of `vggsound_dataset_builder` for a cluster); Beam builds keep
+no clip cache.
 """
 
 from __future__ import annotations
@@ -67,11 +72,13 @@ def remove_stale_folders(config_dir: Path) -> list[Path]:
 
 def build(manual: str, data_dir: str, config: str = "slowfast", float16: bool = False,
           workers: int | None = None, overwrite: bool = False, cache: bool = True,
-          keep_cache: bool = False) -> Builder:
+          keep_cache: bool = False, beam_pipeline_options: str | None = None) -> Builder:
     """Builds (or reuses) one config and returns its builder; raises ManualDirError early.
 
     `cache`: save each clip's features while building and reuse those of an interrupted build;
     `keep_cache`: keep them after success (e.g. to rebuild after changing only the class list).
+    `beam_pipeline_options` ("key=value,..." as for `tfds build`, e.g. "runner=DirectRunner")
+    makes it a Beam build, which keeps no cache.
     """
     # Imported here, not above: the build's worker processes re-run the main module, which is
     # this one for `python -m asf_jax.datasets.build`, and need nothing from TFDS.
@@ -82,6 +89,12 @@ def build(manual: str, data_dir: str, config: str = "slowfast", float16: bool = 
     manual_dir.check_manual_dir(manual)
     config_name = f"{config}_float16" if float16 else config
     config_dir = Path(data_dir).expanduser() / Builder.name / config_name
+    beam_options = None
+    if beam_pipeline_options is not None:
+        cache = False
+        beam = tfds.core.lazy_imports.apache_beam
+        beam_options = beam.options.pipeline_options.PipelineOptions(
+            [f"--{option}" for option in beam_pipeline_options.split(",") if option])
     with exclusive_build(config_dir):
         remove_stale_folders(config_dir)
         clip_cache = ClipCache(config_dir / CACHE_FOLDER, str(Builder.VERSION)) if cache else None
@@ -90,7 +103,7 @@ def build(manual: str, data_dir: str, config: str = "slowfast", float16: bool = 
         mode = (tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS if overwrite
                 else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-            manual_dir=manual, download_mode=mode))
+            manual_dir=manual, download_mode=mode, beam_options=beam_options))
         if clip_cache is not None and not keep_cache and builder.report is not None:
             clip_cache.remove()  # after a build that ran: a kept cache outlives "already built"
     return builder
@@ -112,11 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     caching.add_argument("--no_cache", action="store_true",
                          help="do not save clips' features while building (saves disk; a killed "
                               "build then restarts from scratch)")
+    parser.add_argument("--beam_pipeline_options", metavar="KEY=VALUE,...",
+                        help="build with Apache Beam, e.g. runner=DirectRunner (needs "
+                             "`pip install asf_jax[beam]`)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
         builder = build(args.manual_dir, args.data_dir, args.config, args.float16, args.workers,
-                        args.overwrite, cache=not args.no_cache, keep_cache=args.keep_cache)
+                        args.overwrite, cache=not args.no_cache, keep_cache=args.keep_cache,
+                        beam_pipeline_options=args.beam_pipeline_options)
     except (manual_dir.ManualDirError, BuildInProgressError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -128,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     kept = sum(builder.report.kept.values())
     print(builder.report.summary())
-    print(f"{seconds:.1f} s, {kept / seconds:.1f} clips/s with {args.workers} workers; "
+    workers = "Beam" if args.beam_pipeline_options is not None else f"{args.workers} workers"
+    print(f"{seconds:.1f} s, {kept / seconds:.1f} clips/s with {workers}; "
           f"report: {builder.data_path}/build_report.json")
     return 0
 

@@ -55,7 +55,7 @@ def split_labels(info: tfds.core.DatasetInfo, split: str, source: Sequence[dict[
     """One label per record of `source`: the stored index after a spot check, else a scan."""
     labels = stored_labels(info, split)
     if labels is None or len(labels) != len(source):
-        logging.warning("No label index for split %r (built by Beam or by an older asf_jax): "
+        logging.warning("No label index for split %r (built by an older asf_jax): "
                         "reading all %d records to learn their labels.", split, len(source))
         return scan_labels(source)
     if not len(source):

@@ -4,21 +4,34 @@ Local build, no TensorFlow needed (array_record, parallel over all cores):
 
     python -m asf_jax.datasets.build --manual_dir ~/vggsound --data_dir ~/tensorflow_datasets
 
-Cluster build with Apache Beam through TFDS's Beam support (needs `pip install apache-beam
-tensorflow` where you launch it, as the `tfds` command line does; workers get asf_jax as a wheel
-made with `pip wheel --no-deps -w dist .`; run from the repository root so that the folder
-`asf_jax/datasets/vggsound` is the dataset). The manual dir is read with plain file I/O
-(soundfile, ffmpeg), so it must be a path that the launcher and every worker see, e.g. a
-Filestore/NFS or gcsfuse mount; the data dir may be a bucket:
+Apache Beam build, no TensorFlow needed either (`pip install 'asf_jax[beam]'`): the same command
+with TFDS's Beam pipeline options, on one machine or on a cluster:
 
-    tfds build asf_jax/datasets/vggsound --config slowfast --manual_dir /mnt/vggsound \\
-        --data_dir gs://BUCKET/tensorflow_datasets --file_format array_record \\
+    python -m asf_jax.datasets.build --manual_dir ~/vggsound --data_dir ~/tensorflow_datasets \\
+        --beam_pipeline_options=runner=DirectRunner,direct_num_workers=8,\\
+    direct_running_mode=multi_processing
+    python -m asf_jax.datasets.build --manual_dir /mnt/vggsound --data_dir /mnt/tfds \\
         --beam_pipeline_options="runner=DataflowRunner,project=PROJECT,region=REGION,\\
     temp_location=gs://BUCKET/tmp,extra_package=dist/asf_jax-0.1.0-py3-none-any.whl"
 
-Under Beam, clips whose audio cannot be decoded are counted in the pipeline metrics (namespace
-`vggsound`) and copied into the build report; rows skipped while reading the manual dir are listed
-there as in a local build.
+A Beam build writes the records, build report and label index of a local build
+(tests/test_beam_build.py compares the in-process DirectRunner with a local build; the
+multi_processing DirectRunner gave the same files; no cluster runner has been tried). Under
+Beam the workers extract the clips (`beam_clips`), TFDS's Beam writer shards the array_record
+files, and the launcher reads the workers' per-clip outcomes back into the report. What does not
+work:
+
+* `tfds build` (TFDS's command line) imports TensorFlow at start, even for array_record; launch
+  with `python -m asf_jax.datasets.build` as above.
+* A data dir on a bucket (`gs://...`): array_record writes local files only ("RuntimeError:
+  open() failed: No such file or directory; opening gs://...; Failed to create the file
+  header"). The manual dir is read with plain file I/O (soundfile, ffmpeg) too, so both must be
+  paths that the launcher and every worker see, e.g. a Filestore/NFS or gcsfuse mount; the
+  workers get asf_jax as a wheel made with `pip wheel --no-deps -w dist .`.
+
+A local build, unlike a Beam one, sorts each split with TFDS's shuffler, which spills a split of
+more than 1 GB of serialized examples (about 2,000 10-s float32 clips) to disk through
+`tf.io.gfile`, and so needs TensorFlow for the whole of VGG-Sound.
 """
 
 from __future__ import annotations
@@ -26,7 +39,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import json
-import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -38,12 +50,10 @@ import tqdm
 from array_record.python import array_record_module
 from etils import epath
 
-from asf_jax.datasets import extract, label_index, manual_dir
+from asf_jax.datasets import beam_clips, extract, label_index, manual_dir
 from asf_jax.datasets.clip_cache import ClipCache
 from asf_jax.datasets.report import REPORT_FILE, BuildReport
 from asf_jax.recipe import get_recipe
-
-_BEAM_NAMESPACE = "vggsound"
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = """\
 VGG-Sound audio cannot be downloaded by TFDS (YouTube clips). Put in the manual directory:
@@ -121,17 +131,6 @@ class UncompressedArrayRecordWriter(tfds.core.writer.ExampleWriter):
         writer.close()
 
 
-def _beam_examples(task: extract.Task) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Beam version of the per-clip work: skips become pipeline counters (and a log line)."""
-    result = extract.extract(task)
-    if isinstance(result, manual_dir.Skip):
-        beam = tfds.core.lazy_imports.apache_beam
-        beam.metrics.Metrics.counter(_BEAM_NAMESPACE, result.reason).inc()
-        logging.warning("skipped %s: %s: %s", result.source, result.reason, result.detail)
-        return
-    yield result.key, result.example
-
-
 class Builder(tfds.core.GeneratorBasedBuilder):
     """VGG-Sound log-mel clips (whole-clip log-mel, plus the two reference views for test)."""
 
@@ -151,6 +150,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         self._use_beam = False
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._report: BuildReport | None = None
+        self._beam_files: dict[str, beam_clips.BeamFiles] = {}  # split: its files in a Beam build
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -236,8 +236,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, split: str, tasks: list[extract.Task]) -> Any:
         if self._use_beam:
-            beam = tfds.core.lazy_imports.apache_beam
-            return beam.Create(tasks) | beam.FlatMap(_beam_examples)
+            self._beam_files[split] = beam_clips.BeamFiles.next_to(Path(self.data_path), split)
+            return beam_clips.extract_clips(tasks, self._beam_files[split])
         return self._generate_locally(split, tasks)
 
     def _generate_locally(self, split: str, tasks: list[extract.Task]
@@ -257,13 +257,19 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             label_index.labels_in_record_order(split, labels_by_key))
 
     def _process_pipeline_result(self, pipeline_result: Any) -> None:
-        """Copies the Beam workers' skip counters into the report."""
-        beam = tfds.core.lazy_imports.apache_beam
-        query = beam.metrics.MetricsFilter().with_namespace(_BEAM_NAMESPACE)
-        counters = pipeline_result.metrics().query(query)["counters"]
-        report = self._report.to_dict()
-        report["skipped_in_beam_workers"] = {c.key.metric.name: c.committed for c in counters}
-        self.info.metadata["report"] = report
+        """Fills the report and the label index from the outcome lines of the Beam workers."""
+        del pipeline_result  # the outcomes come back in files (see `beam_clips`)
+        for split, files in self._beam_files.items():
+            labels_by_key = {}
+            for outcome in beam_clips.read_outcomes(files):
+                if isinstance(outcome, manual_dir.Skip):
+                    self._report.skip(outcome)
+                else:
+                    self._report.keep(split, outcome.filename, outcome.notes)
+                    labels_by_key[outcome.key] = outcome.label
+            self.info.metadata[label_index.METADATA_KEY][split] = (
+                label_index.labels_in_record_order(split, labels_by_key))
+        self.info.metadata["report"] = self._report.to_dict()
 
     @property
     def report(self) -> BuildReport | None:
