@@ -18,7 +18,7 @@ from flax import nnx
 from asf_jax import audio
 from asf_jax.classifier import Classifier
 from asf_jax.explain import cli as explain_cli
-from asf_jax.explain import faithfulness, masks, reconstruct, saliency
+from asf_jax.explain import faithfulness, masks, objectives, reconstruct, saliency
 from asf_jax.models.slowfast import AudioResNet, ModelConfig
 from asf_jax.recipe import AudioRecipe
 
@@ -98,9 +98,10 @@ def tiny_slowfast() -> Classifier:
 def window_map(classifier: Classifier, x: np.ndarray, method: str, score: str = "logit",
              **options) -> np.ndarray:
     config = saliency.SaliencyConfig(method, score, **options)
+    arrays = objectives.target_arrays(classifier, objectives.Target((1,)))
     return np.asarray(saliency.window_saliency(
-        classifier.graphdef, classifier.state, jnp.asarray(x), jnp.asarray([1]),
-        jax.random.key(0), float(np.log(TINY.log_offset)), config)[0])
+        classifier.graphdef, classifier.state, jnp.asarray(x), arrays, jax.random.key(0),
+        TINY.log_offset, config)[0])
 
 
 def test_gradient_matches_finite_differences(tiny_slowfast):
