@@ -18,7 +18,7 @@ from flax import nnx
 from asf_jax import audio
 from asf_jax.classifier import Classifier
 from asf_jax.explain import cli as explain_cli
-from asf_jax.explain import faithfulness, masks, objectives, reconstruct, saliency
+from asf_jax.explain import faithfulness, masks, objectives, reconstruct, report, saliency
 from asf_jax.models.slowfast import AudioResNet, ModelConfig
 from asf_jax.recipe import AudioRecipe
 
@@ -259,7 +259,8 @@ def test_cli_help_names_every_flag(capsys):
         explain_cli.parse_args(["--help"])
     text = capsys.readouterr().out
     for flag in ("--ckpt", "--audio", "--target", "--top-k", "--method", "--threshold", "--out",
-                 "--split", "--num", "--data_dir", "--manual_dir", "--compare", "--profile"):
+                 "--split", "--num", "--data_dir", "--manual_dir", "--compare", "--profile",
+                 "--target_text", "--contrast", "--score", "--sign", "--window_weight"):
         assert flag in text
 
 
@@ -276,11 +277,32 @@ def explained_files(trained, tmp_path_factory) -> tuple[Path, list[dict]]:
         "--ckpt", "unused", "--audio", str(folder / "stereo8k.wav"),
         str(folder / "long44k.wav"), "--out", str(out), "--threshold", "top:15",
         "--curve_steps", "3"])
-    return out, explain_cli.run(args, trained)
+    drawn = {}
+    draw = report.panels
+
+    def recording(explained, mask, recipe, summary):
+        drawn[summary["name"]] = draw(explained, mask, recipe, summary)
+        return drawn[summary["name"]]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report, "panels", recording)
+        summaries = explain_cli.run(args, trained)
+    return out, summaries, drawn
+
+
+def test_saliency_file_is_the_map_drawn_and_masked(explained_files):
+    out, summaries, drawn = explained_files
+    for summary in summaries:
+        saved = np.load(out / summary["name"] / "saliency.npy")
+        panels = {title.split(" (")[0]: values for title, values, *_ in drawn[summary["name"]]}
+        np.testing.assert_array_equal(panels["saliency"], masks.normalise(saved))
+        np.testing.assert_array_equal(panels["mask"], masks.make_mask(
+            saved, masks.MaskSpec.parse("top:15", sigma=(1.0, 1.0))))
+        assert summary["files"]["saliency"] == "saliency.npy"
 
 
 def test_cli_explains_files_of_any_rate_and_channels(explained_files):
-    out, summaries = explained_files
+    out, summaries, _ = explained_files
     assert [s["name"] for s in summaries] == ["stereo8k", "long44k"]
     for summary, seconds in zip(summaries, (3.0, 7.0), strict=True):
         folder = out / summary["name"]
@@ -291,18 +313,22 @@ def test_cli_explains_files_of_any_rate_and_channels(explained_files):
         assert saved["reconstruction"] == "phase"
         assert saved["mask"]["area"] == pytest.approx(0.15, abs=1e-3)
         assert set(saved["kept"]) == {"salient", "random", "complement"}
+        assert set(saved["lmac"]) == {"audio", "logmel_mean", "logmel_floor"}
+        assert set(saved["lmac"]["audio"]) == set(faithfulness.LMAC_METRICS)
+        assert saved["pathways"] == {"fast": 1.0} and 0 < saved["sparseness"] < 1
         assert (folder / "figure.png").stat().st_size > 10_000
     checker = LinkChecker()
     checker.feed((out / "index.html").read_text())
     assert not checker.errors and not checker.stack
-    assert len(checker.links) == 2 * (3 + 3)  # per clip: 3 players, figure link + image, JSON
+    # Per clip: 3 players, figure link and image, summary.json, saliency.npy.
+    assert len(checker.links) == 2 * (3 + 4)
     for link in checker.links:
         assert (out / link).is_file(), link
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium (CI installs it with apt-get)")
 def test_index_page_renders_its_figures_in_headless_chromium(explained_files, tmp_path):
-    out, _ = explained_files
+    out, *_ = explained_files
     shot = tmp_path / "index.png"
     subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                     f"--screenshot={shot}", "--window-size=1400,1400",
@@ -320,11 +346,15 @@ def test_cli_griffin_lim_and_method_table(trained, tmp_path):
     args = explain_cli.parse_args([
         "--ckpt", "unused", "--audio", str(tmp_path / "clip.wav"), "--out", str(out),
         "--reconstruction", "griffinlim", "--n_iter", "4", "--curve_steps", "3",
-        "--compare", "grad,gradcam"])
+        "--compare", "grad,gradcam:score=logit,layer=4"])
     table = explain_cli.run(args, trained)
-    assert [row["method"] for row in table] == ["grad", "gradcam"]
+    assert [row["method"] for row in table] == ["grad", "gradcam:score=logit,layer=4"]
     assert {"kept_salient", "kept_random", "kept_complement", "deletion_auc",
-            "insertion_auc"} <= set(table[0])
-    assert "| gradcam |" in (out / "compare.md").read_text()
+            "insertion_auc", "audio_AD", "logmel_floor_FF", "sparseness", "complexity",
+            "pathway_fast"} <= set(table[0])
+    assert "| gradcam:score=logit,layer=4 |" in (out / "compare.md").read_text()
     summary = json.loads((out / "grad" / "clip" / "summary.json").read_text())
     assert summary["reconstruction"] == "griffinlim"
+    summary = json.loads((out / "gradcam_score=logit_layer=4" / "clip" / "summary.json"
+                          ).read_text())
+    assert summary["method"] == "gradcam:score=logit,layer=4"

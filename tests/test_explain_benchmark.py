@@ -140,18 +140,16 @@ def recordings(tmp_path_factory):
     soundfile.write(folder / "impostor.wav", tone(1.0, 3000.0), SR)
     rows.append("impostor.wav,Beep,train")
     (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
-    everything = mixtures.read_recordings(folder / "manifest.csv")
-    events = mixtures.read_recordings(folder / "manifest.csv", "test")
-    backgrounds = mixtures.without_labels(everything, ["beep", "boop"])
-    return events, backgrounds
+    return (mixtures.read_recordings(folder / "manifest.csv", "test"),
+            mixtures.read_recordings(folder / "manifest.csv", "train"))
 
 
 def test_mixture_places_the_event_where_it_says(recordings):
     events, backgrounds = recordings
     assert [e.label for e in events] == ["beep", "boop"]
-    assert {b.label for b in backgrounds} == {"rumble"}  # the "Beep" impostor is left out
     spec = mixtures.MixtureSpec(count=2, seconds=4.0, snrs=(10.0,), lengths=(0.5,))
     mixture = mixtures.make_mixture(0, events, backgrounds, spec, TINY)
+    assert mixture.backgrounds and all("bg" in p.name for p in mixture.backgrounds)  # no "Beep"
     assert mixture.label == "beep" and mixture.offset - mixture.onset == SR // 2
     assert len(mixture.samples) == 4 * SR and np.abs(mixture.samples).max() <= 0.9
     # The 3-kHz energy lies in the span and nowhere else.
@@ -199,7 +197,7 @@ def tiny_slowfast() -> Classifier:
 
 
 def test_randomisation_changes_gradient_maps_but_not_an_input_copy(tiny_slowfast):
-    logmel = (-6 + np.random.default_rng(4).normal(size=(40, 128))).astype(np.float32)
+    logmel = (-6 + np.random.default_rng(4).normal(size=(32, 128))).astype(np.float32)
     config = saliency.SaliencyConfig("grad", "logit")
 
     def grad_map(model: Classifier) -> np.ndarray:
@@ -280,7 +278,8 @@ def test_per_pathway_maps(tiny_slowfast):
     share = explained.pathway_share
     assert share["slow"] + share["fast"] == pytest.approx(1.0) and 0 < share["slow"] < 1
     fast_only = Classifier(tiny_model(arch="fast"), TINY, ["a", "b", "c"])
-    assert saliency.explain_logmel(fast_only, logmel, "a").pathway_share == {"fast": 1.0}
+    assert saliency.explain_logmel(fast_only, logmel, "a", config=saliency.SaliencyConfig()
+                                   ).pathway_share == {"fast": 1.0}
 
 
 @pytest.mark.parametrize("method", ["gradcam", "guided_gradcam", "vargrad", "mask"])

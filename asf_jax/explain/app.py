@@ -33,7 +33,7 @@ RECONSTRUCTIONS = ("auto", "phase", "griffinlim")
 class ExplainOptions:
     """How every recording is explained."""
 
-    saliency: saliency.SaliencyConfig = saliency.SaliencyConfig()
+    saliency: saliency.SaliencyConfig = saliency.SaliencyConfig.parse(saliency.DEFAULT_SPEC)
     mask: masks.MaskSpec = masks.MaskSpec()
     target: str | None = None  # class name or index; None: the predicted class(es)
     target_text: str | None = None  # or any label text (models with an LEP head)
@@ -205,13 +205,13 @@ def explain_all(classifier: Classifier, items: list[Item], options: ExplainOptio
 
 def compare(classifier: Classifier, items: list[Item], options: ExplainOptions, out: Path,
             methods: list[str]) -> list[dict]:
-    """Explain every clip with each method (a spec, as `SaliencyConfig.parse` reads, over
-    `options.saliency`) into out/<method>; out/compare.md holds the table."""
+    """Explain every clip with each method (a spec, as `SaliencyConfig.parse` reads it) into
+    out/<method>; out/compare.md holds the table."""
     table = []
     for method in methods:
         print(f"method {method}", flush=True)
         method_options = dataclasses.replace(
-            options, saliency=saliency.SaliencyConfig.parse(method, options.saliency))
+            options, saliency=saliency.SaliencyConfig.parse(method))
         folder = re.sub(r"[^A-Za-z0-9._=-]+", "_", method)
         summaries = explain_all(classifier, items, method_options, out / folder)
         table.append({"method": method, "clips": len(items)} | report.mean_metrics(summaries))

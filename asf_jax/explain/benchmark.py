@@ -5,7 +5,7 @@
         --methods grad gradcam "mask:steps=40" --count 60
 
 EVENTS and each background list are a manifest CSV (path,label[,split]) or a VGG-Sound-style
-manual dir; background recordings labelled like one of the model's classes are left out. Each of
+manual dir; a mixture's background never holds recordings labelled like its event. Each of
 `--count` mixtures places an event of a class the model knows into the background
 (asf_jax/explain/mixtures.py), cycling through the classes, the SNRs and the event lengths, and
 every method explains that class on it. Per mixture and method (BENCH/rows.jsonl):
@@ -161,8 +161,10 @@ def _mean(rows: list[dict], key: str) -> float | None:
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """Per method: means of every numeric column; localisation over correct predictions, and
-    `wrong_<metric>` over wrong ones; `mean_rank` over `HEADLINE` (1 is best)."""
+    """Per method: means of every numeric column over the mixtures where the model predicted
+    the event's class (as L-MAC explains the predicted class), localisation also over the wrong
+    ones (`wrong_<metric>`), the sanity check over the mixtures that had it; `mean_rank` over
+    `HEADLINE` (1 is best)."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
     numeric = [k for k, v in rows[0].items() if isinstance(v, (int, float))
                and not isinstance(v, bool) and k != "snr_db"]
@@ -174,9 +176,8 @@ def summarise(rows: list[dict]) -> list[dict]:
         wrong = [r for r in own if not r["correct"]]
         entry: dict = {"method": method, "mixtures": len(own), "correct": len(correct) / len(own)}
         for key in numeric:
-            localising = key.startswith(("time_", "tf_")) and "chance" not in key
-            entry[key] = _mean(correct if localising else own, key)
-            if localising:
+            entry[key] = _mean(own if key.startswith("sanity_") else correct, key)
+            if key.startswith(("time_", "tf_")) and "chance" not in key:
                 entry[f"wrong_{key}"] = _mean(wrong, key)
         table.append(entry)
     for key, higher in HEADLINE:
@@ -220,15 +221,17 @@ def by_condition(rows: list[dict], key: str, condition: str) -> str:
 def report(rows: list[dict], table: list[dict], operators: Iterable[str]) -> str:
     """benchmark.md: conditions, chance levels and the tables."""
     first = rows[0]
-    correct = statistics.mean(r["correct"] for r in rows)
+    correct = [r for r in rows if r["correct"]]
+    chance = {"method": "chance"} | {
+        f"{where}_{metric}": _mean(correct, f"{where}_chance_{metric}")
+        for where in ("time", "tf") for metric in localisation.METRICS}
     lines = [f"# Saliency benchmark ({table[0]['mixtures']} mixtures per method)", "",
-             f"The model predicted the event's class on {correct:.0%} of the mixtures; "
-             "localisation is averaged over those (wrong predictions apart), faithfulness over "
-             "all. Chance: time mass/rank/pointing "
-             f"{_cell(_mean(rows, 'time_chance_mass'))}, cells "
-             f"{_cell(_mean(rows, 'tf_chance_mass'))}, AUROC 0.5.", "",
-             "## Localisation (correct predictions)", "",
-             markdown_table(table, [("correct", "predicted"), ("time_mass", "time mass"),
+             f"The model predicted the event's class on {len(correct) / len(rows):.0%} of the "
+             "mixtures; every metric is averaged over those (localisation of wrong predictions "
+             "apart; the sanity check over the mixtures that had it). `chance`: a map that "
+             "knows nothing.", "",
+             "## Localisation", "",
+             markdown_table(table + [chance], [("correct", "predicted"), ("time_mass", "time mass"),
                                     ("time_rank", "time rank"), ("time_pointing", "pointing"),
                                     ("time_auroc", "time AUROC"), ("tf_mass", "TF mass"),
                                     ("tf_rank", "TF rank"), ("tf_pointing", "TF pointing"),
@@ -276,11 +279,9 @@ def run(classifier: Classifier, events: list[mixtures.Recording],
     unknown = sorted({e.label for e in events} - set(classifier.class_names))
     if unknown:
         raise ValueError(f"event labels the model does not know: {unknown}")
-    backgrounds = mixtures.without_labels(backgrounds, classifier.class_names)
     if not events or not backgrounds:
         raise ValueError(f"need events and backgrounds; got {len(events)} events and "
-                         f"{len(backgrounds)} background recordings (after leaving out the "
-                         "model's classes)")
+                         f"{len(backgrounds)} background recordings")
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     ground_truth = []

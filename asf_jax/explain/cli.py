@@ -17,6 +17,7 @@ Methods are compared where the answer is known (an event placed into other recor
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -24,6 +25,9 @@ from pathlib import Path
 from asf_jax.audio import AudioError
 from asf_jax.classifier import Classifier, load_classifier
 from asf_jax.explain import app, benchmark, masks, saliency
+
+# Flags that set a SaliencyConfig field; given explicitly, they override --method's options.
+SALIENCY_FLAGS = ("score", "sign", "layer", "window_weight", "samples", "noise", "window_hop")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,28 +58,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--contrast",
                         help="explain the target against this class (with --target) or text "
                              "(with --target_text): the difference of their scores")
-    default = saliency.SaliencyConfig()
-    parser.add_argument("--method", default=default.method,
-                        help=f"saliency method, one of {', '.join(saliency.METHODS)}, optionally "
-                             "with options: method:key=value,... (e.g. grad:score=logit,"
-                             f"sign=positive or mask:steps=20); default {default.name}")
-    parser.add_argument("--score", choices=saliency.SCORES, default=default.score,
+    parser.add_argument("--method", default=saliency.DEFAULT_SPEC,
+                        help=f"saliency method, one of {', '.join(saliency.METHODS)}, with "
+                             "options: method:key=value,... (keys: the flags below, and "
+                             "steps/learning_rate/area/smoothness/deletion/cell/init/operator "
+                             "of the optimised mask), e.g. grad:score=logit,sign=positive or "
+                             f"mask:steps=20; options not given are plain `grad`'s (default "
+                             f"{saliency.DEFAULT_SPEC}, chosen by the benchmark)")
+    plain = saliency.SaliencyConfig()
+    parser.add_argument("--score", choices=saliency.SCORES,
                         help="class score differentiated: softmax probability, logit, "
                              "log-probability or margin over the runner-up (or the --contrast "
-                             f"class); default {default.score}")
-    parser.add_argument("--sign", choices=saliency.SIGNS, default=default.sign,
+                             "class)")
+    parser.add_argument("--sign", choices=saliency.SIGNS,
                         help="gradient sign kept: auto (each method's usual), abs, positive")
-    parser.add_argument("--layer", type=int, choices=(4, 5), default=default.layer,
-                        help="Grad-CAM stage")
+    parser.add_argument("--layer", type=int, choices=(4, 5), help="Grad-CAM stage")
     parser.add_argument("--window_weight", choices=saliency.WINDOW_WEIGHTS,
-                        default=default.window_weight,
-                        help="weight each explained window's map by its target probability")
-    parser.add_argument("--samples", type=int, default=default.samples,
-                        help="SmoothGrad noisy copies / integrated-gradient steps")
-    parser.add_argument("--noise", type=float, default=default.noise,
-                        help="SmoothGrad noise std as a fraction of the log-mel range")
-    parser.add_argument("--window_hop", type=float, default=default.window_hop,
-                        help="hop between explained 5.1-s windows, as a fraction of a window")
+                        help="prob: weight each explained window's map by its target "
+                             "probability; none: not")
+    parser.add_argument("--samples", type=int,
+                        help=f"SmoothGrad noisy copies / integrated-gradient steps "
+                             f"({plain.samples})")
+    parser.add_argument("--noise", type=float,
+                        help=f"SmoothGrad noise std as a fraction of the log-mel range "
+                             f"({plain.noise})")
+    parser.add_argument("--window_hop", type=float,
+                        help=f"hop between explained 5.1-s windows, as a fraction of a window "
+                             f"({plain.window_hop})")
     parser.add_argument("--threshold", default="std:1",
                         help="mask rule on the [0,1] saliency: mean, std:K (mean + K std) or "
                              "top:P (the P %% most salient cells); default std:1")
@@ -114,11 +123,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def options(args: argparse.Namespace) -> app.ExplainOptions:
     """The typed options the flags describe."""
-    base = saliency.SaliencyConfig(score=args.score, sign=args.sign, samples=args.samples,
-                                   noise=args.noise, window_hop=args.window_hop,
-                                   layer=args.layer, window_weight=args.window_weight)
+    given = {key: getattr(args, key) for key in SALIENCY_FLAGS if getattr(args, key) is not None}
     return app.ExplainOptions(
-        saliency=saliency.SaliencyConfig.parse(args.method, base),
+        saliency=dataclasses.replace(saliency.SaliencyConfig.parse(args.method), **given),
         mask=masks.MaskSpec.parse(args.threshold, binary=not args.soft,
                                   sigma=tuple(args.smooth)),
         target=args.target, target_text=args.target_text, contrast=args.contrast,

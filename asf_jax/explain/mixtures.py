@@ -5,8 +5,9 @@ The ground truth of a mixture is the event's span (`event_frames`: the log-mel f
 centre falls inside it) and its cells (`event_cells`: the time-frequency cells of the span where
 the event alone is louder than the background alone in the mel magnitude, i.e. the ideal binary
 mask at 0 dB local SNR). The event is the loudest `length` seconds of an event recording (all of
-it if shorter) with 10-ms fades; the background is background recordings, each starting at a
-random point, laid end to end with short random gaps until it fills the mixture, plus white noise
+it if shorter) with 10-ms fades; the background is background recordings not labelled like the
+event (other classes the model knows may be among them), laid end to end with short random gaps
+until it fills the mixture (a long first one starts at a random point), plus white noise
 `noise_db` below the recordings. The SNR is the event's power over its span against the
 background's mean power. Everything is drawn from one seeded generator per mixture.
 
@@ -212,7 +213,10 @@ def make_mixture(index: int, events: list[Recording], backgrounds: list[Recordin
     if len(event) >= length:
         raise ValueError(f"{recording.path}: a {len(event) / rate:.1f}-s event does not fit a "
                          f"{spec.seconds}-s mixture")
-    bed, used = background(backgrounds, length, recipe, rng, spec.max_gap)
+    others = without_labels(backgrounds, [label])
+    if not others:
+        raise ValueError(f"every background recording is labelled {label!r}, the event's class")
+    bed, used = background(others, length, recipe, rng, spec.max_gap)
     bed_power = power(bed)
     noise = rng.normal(size=length) * np.sqrt(max(bed_power, 1e-8) * 10 ** (spec.noise_db / 10))
     bed = (bed + noise).astype(np.float32)

@@ -7,7 +7,8 @@ upsampled linearly to the log-mel grid) minimises
 
     -s(keep(m)) + deletion · s(keep(1 - m)) + area · mean(m) + smoothness · TV(m)
 
-by Adam, under `jit`, for all windows of a batch at once. `s` is the explained score
+by Adam, under `jit`, for all windows of a batch at once, from a constant mask or from the
+window's Grad-CAM map (`prior`). `s` is the explained score
 (asf_jax/explain/objectives.py) and `keep(m)` the input with only the masked part left: by default
 the mel magnitude times m (`floor`: what the salient audio the user hears contains; removed cells
 fall to digital silence), or the cells blended with the window's mean log-mel (`mean`).
@@ -24,6 +25,7 @@ import jax.numpy as jnp
 import optax
 
 OPERATORS = ("floor", "mean")
+PRIORS = ("none", "gradcam")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,10 +38,13 @@ class PerturbationConfig:
     smoothness: float = 0.5  # weight of the total variation of the mask parameters
     deletion: float = 1.0  # weight of the score of the removed part (L-MAC's masked-out term)
     cell: tuple[int, int] = (8, 8)  # log-mel frames x mel bands per mask parameter
-    init: float = 0.5  # the mask's starting value everywhere
+    init: float = 0.5  # the mask's starting value everywhere (without a prior)
+    prior: str = "none"  # "gradcam": start from the window's Grad-CAM map instead
     operator: str = "floor"
 
     def __post_init__(self) -> None:
+        if self.prior not in PRIORS:
+            raise ValueError(f"mask prior must be one of {PRIORS}, got {self.prior!r}")
         if self.operator not in OPERATORS:
             raise ValueError(f"mask operator must be one of {OPERATORS}, got {self.operator!r}")
         if self.steps < 1 or min(self.cell) < 1 or not 0 < self.init < 1:
@@ -63,13 +68,19 @@ def total_variation(values: jax.Array) -> jax.Array:
 
 
 def optimise_mask(score: Callable[[jax.Array], jax.Array], x: jax.Array,
-                  config: PerturbationConfig, log_offset: float) -> jax.Array:
+                  config: PerturbationConfig, log_offset: float,
+                  start: jax.Array | None = None) -> jax.Array:
     """(batch, frames, mel) log-mel windows -> (batch, frames, mel) masks in [0, 1].
 
-    `score` maps a batch of log-mel windows to their (batch,) explained scores.
+    `score` maps a batch of log-mel windows to their (batch,) explained scores; `start`, a
+    (batch, frames, mel) map in [0, 1], is where the mask starts (default `config.init`).
     """
     batch, frames, mels = x.shape
     shape = (batch, -(-frames // config.cell[0]), -(-mels // config.cell[1]))
+    if start is None:
+        start = jnp.full(shape, config.init)
+    else:
+        start = jnp.clip(jax.image.resize(start, shape, "linear"), 0.02, 0.98)
 
     def upsample(params: jax.Array) -> jax.Array:
         return jax.image.resize(jax.nn.sigmoid(params), x.shape, "linear")
@@ -90,6 +101,6 @@ def optimise_mask(score: Callable[[jax.Array], jax.Array], x: jax.Array,
         updates, state = optimiser.update(jax.grad(loss)(params), state)
         return optax.apply_updates(params, updates), state
 
-    params = jnp.full(shape, jnp.log(config.init / (1 - config.init)))
+    params = jnp.log(start / (1 - start))
     params, _ = jax.lax.fori_loop(0, config.steps, step, (params, optimiser.init(params)))
     return upsample(params)

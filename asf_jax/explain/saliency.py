@@ -124,6 +124,12 @@ def _format(value: Any) -> str:
         value, float) else str(value)
 
 
+# The explainer's default, chosen by the localisation / faithfulness / sanity benchmark
+# (asf_jax/explain/benchmark.py; README "Explain a prediction"). Specs name what differs from the
+# plain `SaliencyConfig()` (grad of the probability), so they keep their meaning.
+DEFAULT_SPEC = "gradcam:score=logit,window_weight=prob"
+
+
 @dataclasses.dataclass
 class Saliency:
     """Saliency of one recording on its whole-signal log-mel grid."""
@@ -257,7 +263,11 @@ def window_saliency(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array,
     else:
         def score(v: jax.Array) -> jax.Array:
             return objectives.target_score(model(v), arrays, config.score)
-        total = perturbation.optimise_mask(score, x, config.perturbation, log_offset)
+        start = None
+        if config.perturbation.prior == "gradcam":
+            cams = _gradcam(activations, activation_grads, x.shape)  # (pathways, batch, ...)
+            start = (cams / jnp.maximum(cams.max(axis=(1, 2, 3), keepdims=True), 1e-30)).mean(0)
+        total = perturbation.optimise_mask(score, x, config.perturbation, log_offset, start)
         # Each cell's mask value is divided between the pathways as their gradients are there
         # (evenly where neither has one).
         magnitude = jnp.abs(first)
@@ -311,9 +321,11 @@ def as_target(class_names: list[str], target: Target | str | int | None) -> Targ
 
 def explain_logmel(classifier: Classifier, logmel: np.ndarray,
                    target: Target | str | int | None = None, top_k: int = 1,
-                   config: SaliencyConfig = SaliencyConfig(), seed: int = 0) -> Saliency:
+                   config: SaliencyConfig | None = None, seed: int = 0) -> Saliency:
     """Saliency of a whole recording's (frames, mel) log-mel for a target (a Target, a class name
-    or index) or, without one, the `top_k` predicted classes."""
+    or index) or, without one, the `top_k` predicted classes; `config` defaults to
+    `DEFAULT_SPEC`."""
+    config = config or SaliencyConfig.parse(DEFAULT_SPEC)
     window = classifier.config.num_frames
     starts = audio.window_starts(len(logmel), window, round(window * config.window_hop))
     x = windows(logmel, starts, window)  # (windows, window, mel)
@@ -356,7 +368,7 @@ def explain_logmel(classifier: Classifier, logmel: np.ndarray,
 
 def explain_audio(classifier: Classifier, samples: np.ndarray,
                   target: Target | str | int | None = None, top_k: int = 1,
-                  config: SaliencyConfig = SaliencyConfig(), seed: int = 0) -> Saliency:
+                  config: SaliencyConfig | None = None, seed: int = 0) -> Saliency:
     """`explain_logmel` of the log-mel of mono samples at the recipe's rate."""
     return explain_logmel(classifier, audio.logmel(samples, classifier.recipe), target, top_k,
                           config, seed)

@@ -11,6 +11,7 @@ kept, so activations stay in range (re-initialised BatchNorm would zero every re
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -19,7 +20,7 @@ import scipy.stats
 from flax import nnx
 
 from asf_jax.classifier import Classifier
-from asf_jax.models.slowfast import create_model
+from asf_jax.models.slowfast import ModelConfig, create_model
 
 CASCADE = ("head", "stage5", "stage4", "stage3", "stage2", "stem")
 
@@ -39,10 +40,16 @@ def part_of(path: tuple) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=2)
+def _fresh_state(config: ModelConfig, seed: int) -> nnx.State:
+    """The variables of a freshly initialised model (made once per config and seed)."""
+    return nnx.split(create_model(config, seed=seed))[1]
+
+
 def randomised(classifier: Classifier, steps: int, seed: int = 1) -> Classifier:
     """`classifier` with the first `steps` parts of `CASCADE` re-initialised."""
     chosen = set(CASCADE[:steps])
-    _, fresh = nnx.split(create_model(classifier.config, seed=seed))
+    fresh = _fresh_state(classifier.config, seed)
 
     def pick(path: tuple, trained: jax.Array, new: jax.Array) -> jax.Array:
         return new if part_of(path) in chosen else trained
