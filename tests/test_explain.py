@@ -104,19 +104,23 @@ def window_map(classifier: Classifier, x: np.ndarray, method: str, score: str = 
         TINY.log_offset, config)[0])
 
 
+def assert_matches_finite_differences(score, x: np.ndarray, grad: np.ndarray, h: float = 1e-2,
+                                     cells: int = 4) -> None:
+    """|central differences of `score`| at the `cells` largest entries of `grad` equal them."""
+    for flat in np.argsort(-grad, axis=None)[:cells]:
+        cell = np.unravel_index(flat, x.shape)
+        up, down = x.copy(), x.copy()
+        up[cell] += h
+        down[cell] -= h
+        assert abs(score(up) - score(down)) / (2 * h) == pytest.approx(grad[cell], rel=0.1)
+
+
 def test_gradient_matches_finite_differences(tiny_slowfast):
     x = (-6 + np.random.default_rng(0).normal(size=(1, 32, 128))).astype(np.float32)
     grad = window_map(tiny_slowfast, x, "grad")
     assert grad.shape == x.shape and grad.min() >= 0
     logit = jax.jit(lambda v: tiny_slowfast.apply(v).logits[0, 1])
-    h = 1e-2
-    for flat in np.argsort(-grad, axis=None)[:4]:
-        cell = np.unravel_index(flat, x.shape)
-        up, down = x.copy(), x.copy()
-        up[cell] += h
-        down[cell] -= h
-        numeric = (float(logit(jnp.asarray(up))) - float(logit(jnp.asarray(down)))) / (2 * h)
-        assert abs(numeric) == pytest.approx(grad[cell], rel=0.1)
+    assert_matches_finite_differences(lambda v: float(logit(jnp.asarray(v))), x, grad)
 
 
 def test_methods_relate_to_the_gradient(tiny_slowfast):
@@ -212,7 +216,8 @@ def test_salient_audio_keeps_more_than_a_random_mask(trained):
     kept = {"salient": [], "random": [], "complement": []}
     for _ in range(3):
         samples = synthetic_clip(1, rng, seconds=2.0)
-        explained = saliency.explain_audio(trained, samples, target="noise")
+        explained = saliency.explain_audio(trained, samples, target="noise",
+                                           config=saliency.SaliencyConfig())
         mask = masks.make_mask(explained.saliency, masks.MaskSpec.parse("top:10",
                                                                             sigma=(1, 1)))
         salient = reconstruct.phase_preserving(samples, mask, TINY)

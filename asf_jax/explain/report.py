@@ -72,8 +72,9 @@ def figure(explained: Saliency, mask: np.ndarray, audios: dict[str, np.ndarray],
                      alpha=0.7)
     wave_ax.set(title="waveforms", xlabel="time (s)", ylabel="amplitude")
     wave_ax.legend(loc="upper right")
+    value = "cos" if summary["score"] == "cosine" else "p"
     fig.suptitle(f"{summary['name']}: {summary['method']} saliency of {summary['target']}"
-                 f" ({summary['score']} {summary['target_probability']:.3f})")
+                 f" ({value} = {summary['target_probability']:.3f})")
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
@@ -112,8 +113,8 @@ def write_index(out: Path, summaries: list[dict]) -> Path:
                           f'src="{folder}/{quote(s["files"][name])}"></audio></p>' for name in WAVS)
         rows.append(
             f"<tr><td><b>{html.escape(s['name'])}</b><br>label: {html.escape(str(s['label']))}"
-            f"<br>explained: {html.escape(s['target'])} "
-            f"({s['score']} {s['target_probability']:.3f})<br>"
+            f"<br>explained: {html.escape(s['target'])} ({s['score']}; "
+            f"{'cos' if s['score'] == 'cosine' else 'p'} = {s['target_probability']:.3f})<br>"
             f"{html.escape(_metric_line(clip_metrics(s)))}"
             f"<br><a href=\"{folder}/summary.json\">summary.json</a>, "
             f"<a href=\"{folder}/saliency.npy\">saliency.npy</a></td>"
