@@ -150,12 +150,12 @@ def test_whole_recording_is_stitched_from_windows(tiny_slowfast):
     assert saliency.explain_logmel(tiny_slowfast, logmel[:20], top_k=2).saliency.shape == (20, 128)
 
 
-@pytest.mark.parametrize("method", ["grad", "gradcam", "smoothgrad"])
+@pytest.mark.parametrize("method", ["grad", saliency.DEFAULT_SPEC, "smoothgrad:samples=2"])
 def test_targets_chosen_in_the_saliency_pass_and_in_chunks_agree(tiny_slowfast, method):
     """The fused pass picks the classes a separate forward pass would, and a recording longer
     than one batch of windows (targets chosen first, then chunk by chunk) gives the same map."""
     logmel = (-6 + np.random.default_rng(3).normal(size=(120, 128))).astype(np.float32)
-    config = saliency.SaliencyConfig(method, samples=2)
+    config = saliency.SaliencyConfig.parse(method)
     whole = saliency.explain_logmel(tiny_slowfast, logmel, top_k=2, config=config)
     x = saliency.windows(logmel, whole.window_starts, 32)
     probabilities = tiny_slowfast.probabilities(x).mean(axis=0)
@@ -166,7 +166,7 @@ def test_targets_chosen_in_the_saliency_pass_and_in_chunks_agree(tiny_slowfast, 
     chunked = saliency.explain_logmel(chunked_classifier, logmel, top_k=2, config=config)
     assert chunked.targets == whole.targets
     np.testing.assert_allclose(chunked.probabilities, whole.probabilities, rtol=1e-5, atol=1e-7)
-    if method != "smoothgrad":  # its noise is drawn per chunk
+    if config.method != "smoothgrad":  # its noise is drawn per chunk
         np.testing.assert_allclose(chunked.saliency, whole.saliency, rtol=1e-4, atol=1e-9)
 
 
@@ -281,7 +281,7 @@ def explained_files(trained, tmp_path_factory) -> tuple[Path, list[dict]]:
     args = explain_cli.parse_args([
         "--ckpt", "unused", "--audio", str(folder / "stereo8k.wav"),
         str(folder / "long44k.wav"), "--out", str(out), "--threshold", "top:15",
-        "--curve_steps", "3"])
+        "--curve_steps", "3", "--method", f"{saliency.DEFAULT_SPEC},steps=4"])
     drawn = {}
     draw = report.panels
 

@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--layer", type=int, choices=(4, 5), help="Grad-CAM stage")
     parser.add_argument("--window_weight", choices=saliency.WINDOW_WEIGHTS,
                         help="prob: weight each explained window's map by its target "
-                             "probability; none: not")
+                             "probability (a text target's cosine); none: not")
     parser.add_argument("--samples", type=int,
                         help=f"SmoothGrad noisy copies / integrated-gradient steps "
                              f"({plain.samples})")

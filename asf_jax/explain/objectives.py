@@ -154,6 +154,14 @@ def target_score(outputs: ModelOutputs, arrays: TargetArrays, score: str) -> jax
     raise ValueError(f"unknown score {score!r}; expected one of {SCORES}")
 
 
+def presence(outputs: ModelOutputs, arrays: TargetArrays) -> jax.Array:
+    """(batch,) how much each window shows the target (contrast aside): the summed probability
+    of its classes, or the cosine with its text (clipped at 0)."""
+    if arrays.text is not None:
+        return jax.nn.relu(_cosine(outputs.projection, arrays.text))
+    return jax.nn.softmax(outputs.logits, axis=-1) @ arrays.classes
+
+
 def with_top_classes(arrays: TargetArrays, probabilities: jax.Array, top_k: int) -> TargetArrays:
     """`arrays` with the `top_k` most probable classes (of (classes,) `probabilities`) as the
     target when none is set."""

@@ -57,6 +57,7 @@ class SaliencyConfig:
     window_hop: float = 0.5  # hop between explained windows, as a fraction of one clip
     layer: int = 5  # Grad-CAM stage: 5 (last) or 4
     window_weight: str = "none"  # "prob": each window's map times its target probability
+    # (a text target's cosine)
     perturbation: perturbation.PerturbationConfig = perturbation.PerturbationConfig()
 
     def __post_init__(self) -> None:
@@ -127,7 +128,7 @@ def _format(value: Any) -> str:
 # The explainer's default, chosen by the localisation / faithfulness / sanity benchmark
 # (asf_jax/explain/benchmark.py; README "Explain a prediction"). Specs name what differs from the
 # plain `SaliencyConfig()` (grad of the probability), so they keep their meaning.
-DEFAULT_SPEC = "gradcam:score=logit,window_weight=prob"
+DEFAULT_SPEC = "mask:window_weight=prob,area=2"
 
 
 @dataclasses.dataclass
@@ -274,9 +275,8 @@ def window_saliency(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array,
         summed = magnitude.sum(axis=0)
         pathways = total * jnp.where(summed > 0, magnitude / jnp.where(summed > 0, summed, 1.0),
                                      1.0 / len(magnitude))
-    if config.window_weight == "prob" and arrays.classes is not None:
-        weight = jax.nn.softmax(outputs.logits, axis=-1) @ arrays.classes  # (batch,)
-        weight = (weight / jnp.maximum(weight.max(), 1e-12))[:, None, None]
+    if config.window_weight == "prob":
+        weight = objectives.presence(outputs, arrays)[:, None, None]  # (batch, 1, 1)
         total, pathways = total * weight, pathways * weight
     classes = arrays.classes if arrays.classes is not None else jnp.zeros_like(probabilities)
     return total, pathways, probabilities, classes
