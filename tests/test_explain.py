@@ -150,7 +150,8 @@ def test_whole_recording_is_stitched_from_windows(tiny_slowfast):
     assert saliency.explain_logmel(tiny_slowfast, logmel[:20], top_k=2).saliency.shape == (20, 128)
 
 
-@pytest.mark.parametrize("method", ["grad", saliency.DEFAULT_SPEC, "smoothgrad:samples=2"])
+@pytest.mark.parametrize("method", ["grad", "gradcam:score=logit,window_weight=prob",
+                                    f"{saliency.DEFAULT_SPEC},steps=3", "smoothgrad:samples=2"])
 def test_targets_chosen_in_the_saliency_pass_and_in_chunks_agree(tiny_slowfast, method):
     """The fused pass picks the classes a separate forward pass would, and a recording longer
     than one batch of windows (targets chosen first, then chunk by chunk) gives the same map."""
