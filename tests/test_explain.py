@@ -18,7 +18,7 @@ from flax import nnx
 from asf_jax import audio
 from asf_jax.classifier import Classifier
 from asf_jax.explain import cli as explain_cli
-from asf_jax.explain import faithfulness, masks, reconstruct, saliency
+from asf_jax.explain import faithfulness, masks, objectives, reconstruct, report, saliency
 from asf_jax.models.slowfast import AudioResNet, ModelConfig
 from asf_jax.recipe import AudioRecipe
 
@@ -98,9 +98,21 @@ def tiny_slowfast() -> Classifier:
 def window_map(classifier: Classifier, x: np.ndarray, method: str, score: str = "logit",
              **options) -> np.ndarray:
     config = saliency.SaliencyConfig(method, score, **options)
+    arrays = objectives.target_arrays(classifier, objectives.Target((1,)))
     return np.asarray(saliency.window_saliency(
-        classifier.graphdef, classifier.state, jnp.asarray(x), jnp.asarray([1]),
-        jax.random.key(0), float(np.log(TINY.log_offset)), config)[0])
+        classifier.graphdef, classifier.state, jnp.asarray(x), arrays, jax.random.key(0),
+        TINY.log_offset, config)[0])
+
+
+def assert_matches_finite_differences(score, x: np.ndarray, grad: np.ndarray, h: float = 1e-2,
+                                     cells: int = 4) -> None:
+    """|central differences of `score`| at the `cells` largest entries of `grad` equal them."""
+    for flat in np.argsort(-grad, axis=None)[:cells]:
+        cell = np.unravel_index(flat, x.shape)
+        up, down = x.copy(), x.copy()
+        up[cell] += h
+        down[cell] -= h
+        assert abs(score(up) - score(down)) / (2 * h) == pytest.approx(grad[cell], rel=0.1)
 
 
 def test_gradient_matches_finite_differences(tiny_slowfast):
@@ -108,14 +120,7 @@ def test_gradient_matches_finite_differences(tiny_slowfast):
     grad = window_map(tiny_slowfast, x, "grad")
     assert grad.shape == x.shape and grad.min() >= 0
     logit = jax.jit(lambda v: tiny_slowfast.apply(v).logits[0, 1])
-    h = 1e-2
-    for flat in np.argsort(-grad, axis=None)[:4]:
-        cell = np.unravel_index(flat, x.shape)
-        up, down = x.copy(), x.copy()
-        up[cell] += h
-        down[cell] -= h
-        numeric = (float(logit(jnp.asarray(up))) - float(logit(jnp.asarray(down)))) / (2 * h)
-        assert abs(numeric) == pytest.approx(grad[cell], rel=0.1)
+    assert_matches_finite_differences(lambda v: float(logit(jnp.asarray(v))), x, grad)
 
 
 def test_methods_relate_to_the_gradient(tiny_slowfast):
@@ -145,12 +150,13 @@ def test_whole_recording_is_stitched_from_windows(tiny_slowfast):
     assert saliency.explain_logmel(tiny_slowfast, logmel[:20], top_k=2).saliency.shape == (20, 128)
 
 
-@pytest.mark.parametrize("method", ["grad", "gradcam", "smoothgrad"])
+@pytest.mark.parametrize("method", ["grad", "gradcam:score=logit,window_weight=prob",
+                                    f"{saliency.DEFAULT_SPEC},steps=3", "smoothgrad:samples=2"])
 def test_targets_chosen_in_the_saliency_pass_and_in_chunks_agree(tiny_slowfast, method):
     """The fused pass picks the classes a separate forward pass would, and a recording longer
     than one batch of windows (targets chosen first, then chunk by chunk) gives the same map."""
     logmel = (-6 + np.random.default_rng(3).normal(size=(120, 128))).astype(np.float32)
-    config = saliency.SaliencyConfig(method, samples=2)
+    config = saliency.SaliencyConfig.parse(method)
     whole = saliency.explain_logmel(tiny_slowfast, logmel, top_k=2, config=config)
     x = saliency.windows(logmel, whole.window_starts, 32)
     probabilities = tiny_slowfast.probabilities(x).mean(axis=0)
@@ -161,7 +167,7 @@ def test_targets_chosen_in_the_saliency_pass_and_in_chunks_agree(tiny_slowfast, 
     chunked = saliency.explain_logmel(chunked_classifier, logmel, top_k=2, config=config)
     assert chunked.targets == whole.targets
     np.testing.assert_allclose(chunked.probabilities, whole.probabilities, rtol=1e-5, atol=1e-7)
-    if method != "smoothgrad":  # its noise is drawn per chunk
+    if config.method != "smoothgrad":  # its noise is drawn per chunk
         np.testing.assert_allclose(chunked.saliency, whole.saliency, rtol=1e-4, atol=1e-9)
 
 
@@ -211,7 +217,8 @@ def test_salient_audio_keeps_more_than_a_random_mask(trained):
     kept = {"salient": [], "random": [], "complement": []}
     for _ in range(3):
         samples = synthetic_clip(1, rng, seconds=2.0)
-        explained = saliency.explain_audio(trained, samples, target="noise")
+        explained = saliency.explain_audio(trained, samples, target="noise",
+                                           config=saliency.SaliencyConfig())
         mask = masks.make_mask(explained.saliency, masks.MaskSpec.parse("top:10",
                                                                             sigma=(1, 1)))
         salient = reconstruct.phase_preserving(samples, mask, TINY)
@@ -258,7 +265,8 @@ def test_cli_help_names_every_flag(capsys):
         explain_cli.parse_args(["--help"])
     text = capsys.readouterr().out
     for flag in ("--ckpt", "--audio", "--target", "--top-k", "--method", "--threshold", "--out",
-                 "--split", "--num", "--data_dir", "--manual_dir", "--compare", "--profile"):
+                 "--split", "--num", "--data_dir", "--manual_dir", "--compare", "--profile",
+                 "--target_text", "--contrast", "--score", "--sign", "--window_weight"):
         assert flag in text
 
 
@@ -274,12 +282,33 @@ def explained_files(trained, tmp_path_factory) -> tuple[Path, list[dict]]:
     args = explain_cli.parse_args([
         "--ckpt", "unused", "--audio", str(folder / "stereo8k.wav"),
         str(folder / "long44k.wav"), "--out", str(out), "--threshold", "top:15",
-        "--curve_steps", "3"])
-    return out, explain_cli.run(args, trained)
+        "--curve_steps", "3", "--method", f"{saliency.DEFAULT_SPEC},steps=4"])
+    drawn = {}
+    draw = report.panels
+
+    def recording(explained, mask, recipe, summary):
+        drawn[summary["name"]] = draw(explained, mask, recipe, summary)
+        return drawn[summary["name"]]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report, "panels", recording)
+        summaries = explain_cli.run(args, trained)
+    return out, summaries, drawn
+
+
+def test_saliency_file_is_the_map_drawn_and_masked(explained_files):
+    out, summaries, drawn = explained_files
+    for summary in summaries:
+        saved = np.load(out / summary["name"] / "saliency.npy")
+        panels = {title.split(" (")[0]: values for title, values, *_ in drawn[summary["name"]]}
+        np.testing.assert_array_equal(panels["saliency"], masks.normalise(saved))
+        np.testing.assert_array_equal(panels["mask"], masks.make_mask(
+            saved, masks.MaskSpec.parse("top:15", sigma=(1.0, 1.0))))
+        assert summary["files"]["saliency"] == "saliency.npy"
 
 
 def test_cli_explains_files_of_any_rate_and_channels(explained_files):
-    out, summaries = explained_files
+    out, summaries, _ = explained_files
     assert [s["name"] for s in summaries] == ["stereo8k", "long44k"]
     for summary, seconds in zip(summaries, (3.0, 7.0), strict=True):
         folder = out / summary["name"]
@@ -290,18 +319,22 @@ def test_cli_explains_files_of_any_rate_and_channels(explained_files):
         assert saved["reconstruction"] == "phase"
         assert saved["mask"]["area"] == pytest.approx(0.15, abs=1e-3)
         assert set(saved["kept"]) == {"salient", "random", "complement"}
+        assert set(saved["lmac"]) == {"audio", "logmel_mean", "logmel_floor"}
+        assert set(saved["lmac"]["audio"]) == set(faithfulness.LMAC_METRICS)
+        assert saved["pathways"] == {"fast": 1.0} and 0 < saved["sparseness"] < 1
         assert (folder / "figure.png").stat().st_size > 10_000
     checker = LinkChecker()
     checker.feed((out / "index.html").read_text())
     assert not checker.errors and not checker.stack
-    assert len(checker.links) == 2 * (3 + 3)  # per clip: 3 players, figure link + image, JSON
+    # Per clip: 3 players, figure link and image, summary.json, saliency.npy.
+    assert len(checker.links) == 2 * (3 + 4)
     for link in checker.links:
         assert (out / link).is_file(), link
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium (CI installs it with apt-get)")
 def test_index_page_renders_its_figures_in_headless_chromium(explained_files, tmp_path):
-    out, _ = explained_files
+    out, *_ = explained_files
     shot = tmp_path / "index.png"
     subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                     f"--screenshot={shot}", "--window-size=1400,1400",
@@ -319,11 +352,15 @@ def test_cli_griffin_lim_and_method_table(trained, tmp_path):
     args = explain_cli.parse_args([
         "--ckpt", "unused", "--audio", str(tmp_path / "clip.wav"), "--out", str(out),
         "--reconstruction", "griffinlim", "--n_iter", "4", "--curve_steps", "3",
-        "--compare", "grad,gradcam"])
+        "--compare", "grad,gradcam:score=logit,layer=4"])
     table = explain_cli.run(args, trained)
-    assert [row["method"] for row in table] == ["grad", "gradcam"]
+    assert [row["method"] for row in table] == ["grad", "gradcam:score=logit,layer=4"]
     assert {"kept_salient", "kept_random", "kept_complement", "deletion_auc",
-            "insertion_auc"} <= set(table[0])
-    assert "| gradcam |" in (out / "compare.md").read_text()
+            "insertion_auc", "audio_AD", "logmel_floor_FF", "sparseness", "complexity",
+            "pathway_fast"} <= set(table[0])
+    assert "| gradcam:score=logit,layer=4 |" in (out / "compare.md").read_text()
     summary = json.loads((out / "grad" / "clip" / "summary.json").read_text())
     assert summary["reconstruction"] == "griffinlim"
+    summary = json.loads((out / "gradcam_score=logit_layer=4" / "clip" / "summary.json"
+                          ).read_text())
+    assert summary["method"] == "gradcam:score=logit,layer=4"

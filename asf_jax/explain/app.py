@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import statistics
 import sys
 import time
@@ -22,7 +23,7 @@ import soundfile
 
 from asf_jax import audio
 from asf_jax.classifier import Classifier
-from asf_jax.explain import faithfulness, masks, reconstruct, report, saliency
+from asf_jax.explain import faithfulness, masks, objectives, reconstruct, report, saliency
 from asf_jax.recipe import AudioRecipe
 
 RECONSTRUCTIONS = ("auto", "phase", "griffinlim")
@@ -32,14 +33,17 @@ RECONSTRUCTIONS = ("auto", "phase", "griffinlim")
 class ExplainOptions:
     """How every recording is explained."""
 
-    saliency: saliency.SaliencyConfig = saliency.SaliencyConfig()
+    saliency: saliency.SaliencyConfig = saliency.SaliencyConfig.parse(saliency.DEFAULT_SPEC)
     mask: masks.MaskSpec = masks.MaskSpec()
     target: str | None = None  # class name or index; None: the predicted class(es)
+    target_text: str | None = None  # or any label text (models with an LEP head)
+    contrast: str | None = None  # explain the target against this class (or text)
     top_k: int = 1  # without a target: explain the sum of the k most probable classes' scores
     reconstruction: str = "auto"  # phase-preserving when the audio is at hand, else Griffin-Lim
     n_iter: int = 32  # Griffin-Lim iterations
     curve_steps: int = 11  # points of the deletion/insertion curves; 0 skips them
-    baseline: str = "mean"  # removed log-mel cells: the clip's mean or the log floor
+    baseline: str = "mean"  # removal operator of the curves: the clip's mean or the log floor
+    operators: tuple[str, ...] = faithfulness.OPERATORS  # of L-MAC's metrics on the log-mel
     seed: int = 0  # SmoothGrad noise and random masks
 
     def __post_init__(self) -> None:
@@ -119,9 +123,12 @@ def reconstruct_item(item: Item, mask_set: dict[str, np.ndarray], recipe: AudioR
 
 
 def explain_item(classifier: Classifier, item: Item, options: ExplainOptions, out: Path) -> dict:
-    """Explain one recording into `out`: WAVs, figure.png, summary.json; returns the summary."""
+    """Explain one recording into `out`: WAVs, saliency.npy, figure.png, summary.json; returns
+    the summary."""
     recipe = classifier.recipe
-    explained = saliency.explain_logmel(classifier, item.logmel, options.target, options.top_k,
+    target = objectives.make_target(classifier.class_names, options.target, options.target_text,
+                                    options.contrast)
+    explained = saliency.explain_logmel(classifier, item.logmel, target, options.top_k,
                                         options.saliency, options.seed)
     mask = masks.make_mask(explained.saliency, options.mask)
     mask_set = {"salient": mask, "complement": 1 - mask,
@@ -130,29 +137,39 @@ def explain_item(classifier: Classifier, item: Item, options: ExplainOptions, ou
         mask_set["original"] = np.ones_like(mask)
     audios, method = reconstruct_item(item, mask_set, recipe, options.reconstruction,
                                       options.n_iter)
+    audio_checks = faithfulness.audio_faithfulness(
+        classifier, {k: audios[k] for k in ("salient", "random", "complement")},
+        explained.target, item.samples, item.logmel)
     if item.samples is not None:
-        reference = float(classifier.predict(item.samples)[list(explained.targets)].sum())
         audios["original"] = item.samples
-    else:
-        reference = float(explained.probabilities[list(explained.targets)].sum())
     out.mkdir(parents=True, exist_ok=True)
     for name in report.WAVS:
         soundfile.write(out / f"{name}.wav", np.clip(audios[name], -1, 1), recipe.sample_rate,
                         subtype="PCM_16")
+    np.save(out / "saliency.npy", explained.saliency)
     summary = {
-        "name": item.name, "label": item.label, "method": options.saliency.method,
-        "score": options.saliency.score,
+        "name": item.name, "label": item.label, "method": options.saliency.name,
+        "score": "cosine" if explained.target.text is not None else options.saliency.score,
+        "target": explained.target.describe(classifier.class_names),
         "targets": [classifier.class_names[t] for t in explained.targets],
-        "target_probability": reference,
+        "target_probability": audio_checks["reference"],
         "top5": {classifier.class_names[i]: float(explained.probabilities[i])
                  for i in np.argsort(-explained.probabilities)[:5]},
         "seconds": len(item.logmel) / recipe.frame_rate, "reconstruction": method,
         "mask": {"threshold": options.mask.threshold, "binary": options.mask.binary,
                  "smooth": list(options.mask.sigma), "area": float((mask > 0).mean())},
-        "kept": faithfulness.kept_probability(classifier, reference, {
-            k: audios[k] for k in ("salient", "random", "complement")}, explained.targets),
-        "files": {name: f"{name}.wav" for name in report.WAVS} | {"figure": "figure.png"},
+        "kept": audio_checks["kept"],
+        "pathways": explained.pathway_share,
+        "sparseness": faithfulness.sparseness(explained.saliency),
+        "complexity": faithfulness.complexity(explained.saliency),
+        "files": {name: f"{name}.wav" for name in report.WAVS}
+        | {"figure": "figure.png", "saliency": "saliency.npy"},
     }
+    if "lmac" in audio_checks:
+        summary["lmac"] = {"audio": audio_checks["lmac"]} | {
+            f"logmel_{operator}": metrics for operator, metrics in faithfulness.logmel_metrics(
+                classifier, explained, mask, options.operators,
+                options.saliency.window_hop).items()}
     if options.curve_steps:
         summary["curves"] = faithfulness.deletion_insertion(classifier, explained,
                                                             options.curve_steps, options.baseline)
@@ -188,13 +205,15 @@ def explain_all(classifier: Classifier, items: list[Item], options: ExplainOptio
 
 def compare(classifier: Classifier, items: list[Item], options: ExplainOptions, out: Path,
             methods: list[str]) -> list[dict]:
-    """Explain every clip with each method into out/<method>; out/compare.md holds the table."""
+    """Explain every clip with each method (a spec, as `SaliencyConfig.parse` reads it) into
+    out/<method>; out/compare.md holds the table."""
     table = []
     for method in methods:
         print(f"method {method}", flush=True)
         method_options = dataclasses.replace(
-            options, saliency=dataclasses.replace(options.saliency, method=method))
-        summaries = explain_all(classifier, items, method_options, out / method)
+            options, saliency=saliency.SaliencyConfig.parse(method))
+        folder = re.sub(r"[^A-Za-z0-9._=-]+", "_", method)
+        summaries = explain_all(classifier, items, method_options, out / folder)
         table.append({"method": method, "clips": len(items)} | report.mean_metrics(summaries))
     print(report.write_method_table(out, table))
     return table

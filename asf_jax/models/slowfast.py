@@ -187,11 +187,18 @@ class AudioResNet(nnx.Module):
 
     def features(self, logmel: jax.Array) -> list[jax.Array]:
         """Stage-5 activations of each pathway, (batch, time, freq, channels)."""
-        xs = [p.stem(x) for p, x in zip(self.pathways, self.pathway_inputs(logmel), strict=True)]
-        xs = [max_pool_3x3(x) for x in xs]
-        for stage in range(4):
+        return self.pathway_features(self.pathway_inputs(logmel))
+
+    def pathway_features(self, xs: list[jax.Array], stages: range = range(4)
+                         ) -> list[jax.Array]:
+        """Each pathway's activations after `stages` (0..3 are stages 2..5): from the pathway
+        inputs when `stages` starts at 0, else from the outputs of the stage before. The
+        explainer differentiates w.r.t. either (per-pathway saliency, Grad-CAM at any stage)."""
+        if stages.start == 0:
+            xs = [max_pool_3x3(p.stem(x)) for p, x in zip(self.pathways, xs, strict=True)]
+        for stage in stages:
             if self.laterals:
-                xs[0] = self.laterals[stage](xs[0], xs[1])
+                xs = [self.laterals[stage](xs[0], xs[1])] + list(xs[1:])
             xs = [self._run_stage(p.stages[stage], x) for p, x in zip(self.pathways, xs,
                                                                        strict=True)]
         return xs
