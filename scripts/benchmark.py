@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import importlib.util
 import json
 import os
 import resource
@@ -136,28 +137,37 @@ def _compile(step: Callable[..., Any], *args: Any) -> tuple[Any, float]:
     return compiled, time.perf_counter() - begin
 
 
-def _time_steps(run_step: Callable[[], Any], repeats: int) -> list[float]:
-    """Seconds of `repeats` steps after one warm-up, each waited for with block_until_ready."""
-    jax.block_until_ready(run_step())
-    times = []
+def _time_alternating(runs: list[Callable[[], Any]], repeats: int) -> list[list[float]]:
+    """Seconds of `repeats` steps of each run, taking turns after one warm-up step each, so
+    that every run sees the same machine load; each step is waited for."""
+    for run in runs:
+        jax.block_until_ready(run())
+    times: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
-        begin = time.perf_counter()
-        jax.block_until_ready(run_step())
-        times.append(time.perf_counter() - begin)
+        for run, record in zip(runs, times, strict=True):
+            begin = time.perf_counter()
+            jax.block_until_ready(run())
+            record.append(time.perf_counter() - begin)
     return times
 
 
-def time_inference(model: AudioResNet, batch: Batch, repeats: int
-                   ) -> tuple[Any, float, list[float]]:
-    """(executable, compile seconds, step seconds) of the eval-mode forward pass."""
+def _time_steps(run_step: Callable[[], Any], repeats: int) -> list[float]:
+    """Seconds of `repeats` steps after one warm-up, each waited for with block_until_ready."""
+    return _time_alternating([run_step], repeats)[0]
+
+
+Runner = tuple[Any, float, Callable[[], Any]]  # (executable, compile seconds, one step)
+
+
+def inference_runner(model: AudioResNet, batch: Batch) -> Runner:
+    """The compiled eval-mode forward pass."""
     step, state = make_inference_step(model)
     compiled, compile_s = _compile(step, state, batch[0])
-    return compiled, compile_s, _time_steps(lambda: compiled(state, batch[0]), repeats)
+    return compiled, compile_s, lambda: compiled(state, batch[0])
 
 
-def time_train(model: AudioResNet, batch: Batch, repeats: int
-               ) -> tuple[Any, float, list[float]]:
-    """(executable, compile seconds, step seconds) of forward + backward + SGD update."""
+def train_runner(model: AudioResNet, batch: Batch) -> Runner:
+    """The compiled forward + backward + SGD update; each step continues from the last."""
     step, state = make_train_step(model, sgd_with_decay(0.01))
     batch = {"logmel": batch[0], "label": batch[1]}
     compiled, compile_s = _compile(step, state, batch)
@@ -167,7 +177,7 @@ def time_train(model: AudioResNet, batch: Batch, repeats: int
         holder[0], metrics = compiled(holder[0], batch)
         return metrics["loss"]
 
-    return compiled, compile_s, _time_steps(run, repeats)
+    return compiled, compile_s, run
 
 
 def xla_flops(compiled: Any) -> float | None:
@@ -223,22 +233,61 @@ def model_result(mode: str, config: ModelConfig, dtype: str, batch_size: int, co
     return result
 
 
+def torch_steps(config: ModelConfig, dtype: str, batch_size: int) -> Any:
+    """The PyTorch model's steps on the device JAX uses (GPU or CPU, every core)."""
+    from scripts.torch_slowfast import TorchSteps
+
+    device = "cuda" if jax.default_backend() == "gpu" else "cpu"
+    return TorchSteps(config, batch_size, dtype, device, threads=os.cpu_count() or 1)
+
+
+def torch_result(mode: str, jax_result: dict[str, Any], first_step_s: float,
+                 times: list[float], peak_memory_bytes: int | None) -> dict[str, Any]:
+    """PyTorch's numbers beside asf_jax's for one configuration; the ratio is of medians."""
+    step_s = statistics.median(times)
+    return {"mode": mode, "batch_size": jax_result["batch_size"], "dtype": jax_result["dtype"],
+            "torch_version": sys.modules["torch"].__version__,
+            "torch_threads": sys.modules["torch"].get_num_threads(),
+            "torch_first_step_s": first_step_s, "torch_step_s_median": step_s,
+            "torch_step_s_all": times, "torch_clips_per_s": jax_result["batch_size"] / step_s,
+            "torch_peak_memory_bytes": peak_memory_bytes,
+            "jax_step_s_median": jax_result["step_s_median"],
+            "jax_compile_s": jax_result["compile_s"],
+            "ratio_jax_to_torch": jax_result["step_s_median"] / step_s}
+
+
 def benchmark_model(config: ModelConfig, dtype: str, batch_sizes: list[int], repeats: int,
-                    peak_tflops: float | None) -> list[dict[str, Any]]:
-    """Inference then train step for each batch size, smallest first."""
+                    peak_tflops: float | None, vs_torch: bool = False
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Inference then train step for each batch size, smallest first; with `vs_torch`, the
+    PyTorch model's steps alternate with asf_jax's. Returns (asf_jax results, comparisons)."""
     compute_dtype = jnp.bfloat16 if dtype == "bfloat16" else None
     forward_macs = forward_macs_per_clip(config)
-    results = []
+    results, comparisons = [], []
     for batch_size in sorted(batch_sizes):
         batch = _random_batch(config, batch_size)
-        for mode, timer in (("inference", time_inference), ("train", time_train)):
-            model = create_model(config, dtype=compute_dtype)
-            compiled, compile_s, times = timer(model, batch, repeats)
+        torch_side = torch_steps(config, dtype, batch_size) if vs_torch else None
+        for mode, runner in (("inference", inference_runner), ("train", train_runner)):
+            compiled, compile_s, run = runner(create_model(config, dtype=compute_dtype), batch)
+            if torch_side is None:
+                times = _time_steps(run, repeats)
+            else:
+                torch_run = torch_side.infer if mode == "inference" else torch_side.train
+                begin = time.perf_counter()
+                torch_run()
+                first_step_s = time.perf_counter() - begin
+                times, torch_times = _time_alternating([run, torch_run], repeats)
             results.append(model_result(mode, config, dtype, batch_size, compiled, compile_s,
                                         times, forward_macs, peak_tflops))
-            print(f"  {mode} batch {batch_size}: {statistics.median(times):.3f} s/step, "
-                  f"compile {compile_s:.1f} s", flush=True)
-    return results
+            line = (f"  {mode} batch {batch_size}: {statistics.median(times):.3f} s/step, "
+                    f"compile {compile_s:.1f} s")
+            if torch_side is not None:
+                comparisons.append(torch_result(mode, results[-1], first_step_s, torch_times,
+                                                torch_side.peak_memory_bytes()))
+                line += (f"; PyTorch {statistics.median(torch_times):.3f} s/step, ratio "
+                         f"{comparisons[-1]['ratio_jax_to_torch']:.2f}")
+            print(line, flush=True)
+    return results, comparisons
 
 
 # ------------------------------------------------------------------------------------------------
@@ -371,6 +420,17 @@ def model_table(results: list[dict[str, Any]]) -> Iterator[str]:
                f"{r['peak_memory_bytes'] / 2**30:.2f} |")
 
 
+def torch_table(results: list[dict[str, Any]]) -> Iterator[str]:
+    yield ("| mode | dtype | batch | asf_jax s (median) | PyTorch s (median) | asf_jax / PyTorch | "
+           "asf_jax compile s | PyTorch first step s | PyTorch threads |")
+    yield "|" + "---|" * 9
+    for r in results:
+        yield (f"| {r['mode']} | {r['dtype']} | {r['batch_size']} | {r['jax_step_s_median']:.3f} | "
+               f"{r['torch_step_s_median']:.3f} | {r['ratio_jax_to_torch']:.2f} | "
+               f"{r['jax_compile_s']:.1f} | {r['torch_first_step_s']:.2f} | "
+               f"{r['torch_threads']} |")
+
+
 def data_table(data: dict[str, Any]) -> Iterator[str]:
     reference = f"{data['reference_build_clips_per_core_s']:.0f}"
     yield "| data | clips/s (wall) | clips/s per worker or per CPU-s | reference/target per core |"
@@ -405,6 +465,10 @@ def report(results: dict[str, Any]) -> str:
                   f"memory peaks are cumulative over the run "
                   f"({results['model'][0]['peak_memory_source']}).", "",
                   *model_table(results["model"])]
+    if "vs_torch" in results:
+        lines += ["", f"Side by side with the same architecture in PyTorch "
+                  f"{results['vs_torch'][0]['torch_version']} (scripts/torch_slowfast.py), steps "
+                  "alternating in one process:", "", *torch_table(results["vs_torch"])]
     if "data" in results:
         lines += ["", *data_table(results["data"])]
     if "train" in results:
@@ -445,12 +509,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(default: 1 and all cores)")
     parser.add_argument("--pipeline_batches", type=int, default=50,
                         help="batches of 32 timed for the training-pipeline benchmark")
+    parser.add_argument("--vs_torch", action="store_true",
+                        help="also time the same architecture in PyTorch (needs torch installed; "
+                             "asf_jax does not): its steps alternate with asf_jax's on the same "
+                             "device, batch and threads, and the table gives asf_jax/PyTorch "
+                             "ratios of the medians")
     parser.add_argument("--json", type=Path, help="also write every number to this JSON file")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run, timings meaningless: width 8 with one block per stage, "
                              "batch 2, 1 repeat, XLA optimisations off, 4 build clips "
                              "with 1 worker, 2 pipeline batches")
     args = parser.parse_args(argv)
+    if args.vs_torch and importlib.util.find_spec("torch") is None:
+        parser.error("--vs_torch needs PyTorch in this environment (e.g. pip install torch); "
+                     "asf_jax itself never imports it")
     if args.quick:
         args.width, args.batch_sizes, args.repeats = 8, "2", 1
         args.build_clips, args.build_workers, args.pipeline_batches = 4, "1", 2
@@ -469,8 +541,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                          stage_blocks=(1, 1, 1, 1) if args.quick else None)
     if args.only in (None, "model"):
         print(f"model: {config.arch} w={config.width} {args.dtype}", flush=True)
-        results["model"] = benchmark_model(config, args.dtype, args.batch_sizes, args.repeats,
-                                           args.peak_tflops)
+        results["model"], comparisons = benchmark_model(
+            config, args.dtype, args.batch_sizes, args.repeats, args.peak_tflops, args.vs_torch)
+        if comparisons:
+            results["vs_torch"] = comparisons
     if args.only in (None, "data"):
         print("data:", flush=True)
         results["data"] = benchmark_data(args.arch, args.build_clips, args.build_workers,

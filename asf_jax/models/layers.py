@@ -5,6 +5,8 @@ Layout is channels-last: (batch, time, freq, channels). Kernels are (time, freq)
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -37,18 +39,55 @@ class BatchNorm(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         if self.use_running_average:
-            mean, var = self.mean[...], self.var[...]
-        else:
-            axes = tuple(range(x.ndim - 1))
-            x32 = x.astype(jnp.float32)
-            mean = x32.mean(axes)
-            var = jnp.square(x32 - mean).mean(axes)
-            count = x.size // x.shape[-1]
-            unbiased = var * (count / max(count - 1, 1))
-            self.mean[...] = (1 - self.momentum) * self.mean[...] + self.momentum * mean
-            self.var[...] = (1 - self.momentum) * self.var[...] + self.momentum * unbiased
-        inv = jax.lax.rsqrt(var + self.epsilon) * self.scale[...]
-        return ((x.astype(jnp.float32) - mean) * inv + self.bias[...]).astype(x.dtype)
+            inv = jax.lax.rsqrt(self.var[...] + self.epsilon) * self.scale[...]
+            return ((x.astype(jnp.float32) - self.mean[...]) * inv
+                    + self.bias[...]).astype(x.dtype)
+        y, mean, var = batch_norm_train(x, self.scale[...], self.bias[...], self.epsilon)
+        count = x.size // x.shape[-1]
+        unbiased = var * (count / max(count - 1, 1))
+        self.mean[...] = (1 - self.momentum) * self.mean[...] + self.momentum * mean
+        self.var[...] = (1 - self.momentum) * self.var[...] + self.momentum * unbiased
+        return y
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def batch_norm_train(x: jax.Array, scale: jax.Array, bias: jax.Array, epsilon: float
+                     ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(normalised x, batch mean, biased batch variance) over every axis but the last.
+
+    The backward pass is the closed form (two channel sums and one elementwise pass), which
+    XLA:CPU runs ~1.5x faster than the derivative it builds through mean and variance.
+    """
+    return _batch_norm_forward(x, scale, bias, epsilon)[0]
+
+
+def _batch_norm_forward(x, scale, bias, epsilon):
+    axes = tuple(range(x.ndim - 1))
+    x32 = x.astype(jnp.float32)
+    mean = x32.mean(axes)
+    centred = x32 - mean
+    var = jnp.square(centred).mean(axes)
+    inv = jax.lax.rsqrt(var + epsilon)
+    y = (centred * (inv * scale) + bias).astype(x.dtype)
+    return (y, mean, var), (x, mean, inv, scale)
+
+
+def _batch_norm_backward(epsilon, residuals, cotangents):
+    x, mean, inv, scale = residuals
+    dy, dmean, dvar = cotangents
+    axes = tuple(range(x.ndim - 1))
+    count = x.size // x.shape[-1]
+    normalised = (x.astype(jnp.float32) - mean) * inv
+    dy = dy.astype(jnp.float32)
+    dbias = dy.sum(axes)
+    dscale = (dy * normalised).sum(axes)
+    # Through the normalisation, then the (usually zero) cotangents of the returned statistics.
+    dx = (scale * inv / count) * (count * dy - dbias - normalised * dscale)
+    dx = dx + (dmean + 2 * dvar * normalised / inv) / count
+    return dx.astype(x.dtype), dscale, dbias
+
+
+batch_norm_train.defvjp(_batch_norm_forward, _batch_norm_backward)
 
 
 class ConvBN(nnx.Module):
