@@ -45,8 +45,8 @@ class BatchNorm(nnx.Module):
         y, mean, var = batch_norm_train(x, self.scale[...], self.bias[...], self.epsilon)
         count = x.size // x.shape[-1]
         unbiased = var * (count / max(count - 1, 1))
-        self.mean[...] = (1 - self.momentum) * self.mean[...] + self.momentum * mean
-        self.var[...] = (1 - self.momentum) * self.var[...] + self.momentum * unbiased
+        self.mean.set_value((1 - self.momentum) * self.mean[...] + self.momentum * mean)
+        self.var.set_value((1 - self.momentum) * self.var[...] + self.momentum * unbiased)
         return y
 
 
