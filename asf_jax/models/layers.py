@@ -24,7 +24,8 @@ class BatchNorm(nnx.Module):
     Normalises with the biased batch variance but updates the running variance with the unbiased
     one; running = (1 - momentum) * running + momentum * batch. Statistics are taken over every
     axis but the last, so under `jax.jit` with a batch sharded over devices they are global
-    (SyncBatchNorm). They are computed in float32 whatever the compute dtype.
+    (SyncBatchNorm). They are computed in float32 whatever the compute dtype. A BatchNorm
+    `folded` into the convolution before it (models/fold.py) only adds its bias.
     """
 
     def __init__(self, num_features: int, *, zero_init: bool = False, momentum: float = 0.1,
@@ -36,8 +37,14 @@ class BatchNorm(nnx.Module):
         self.momentum = momentum
         self.epsilon = epsilon
         self.use_running_average = False
+        self.folded = False
 
     def __call__(self, x: jax.Array) -> jax.Array:
+        if self.folded:
+            if not self.use_running_average:
+                raise ValueError("this BatchNorm is folded into its convolution "
+                                 "(fold_batchnorm): the model is for inference only")
+            return (x.astype(jnp.float32) + self.bias[...]).astype(x.dtype)
         if self.use_running_average:
             inv = jax.lax.rsqrt(self.var[...] + self.epsilon) * self.scale[...]
             return ((x.astype(jnp.float32) - self.mean[...]) * inv
