@@ -1,10 +1,13 @@
 """Benchmark the model (inference, train step) and the data path (dataset build, input pipeline).
 
     python -m scripts.benchmark [--only model|data|train] [--width 64] [--batch_sizes 8,32] \
-        [--arch slowfast] [--dtype float32|bfloat16] [--repeats 3] [--peak_tflops T] \
-        [--build_clips 40] [--json PATH] [--quick]
+        [--modes inference,train] [--arch slowfast] [--dtype float32|bfloat16] [--repeats 3] \
+        [--peak_tflops T] [--vs_torch] [--build_clips 40] [--train_workers 0] [--json PATH] \
+        [--quick]
 
 Runs on whatever JAX backend is current (CPU, GPU or TPU) and prints a markdown table at the end.
+`--vs_torch` times the same architecture in PyTorch (scripts/torch_slowfast.py) on the same
+device, its steps alternating with asf_jax's; scripts/gpu_benchmark.sh runs the GPU set.
 Step times are medians over `--repeats` steps after one warm-up step; compile time is the AOT
 `lower` + `compile` time. Peak memory is the device's `peak_bytes_in_use` where the backend reports
 it, else the process's peak RSS; both are peaks over the whole run so far, so the executable's own
@@ -28,6 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import absl.flags
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -257,17 +261,20 @@ def torch_result(mode: str, jax_result: dict[str, Any], first_step_s: float,
 
 
 def benchmark_model(config: ModelConfig, dtype: str, batch_sizes: list[int], repeats: int,
-                    peak_tflops: float | None, vs_torch: bool = False
+                    peak_tflops: float | None, vs_torch: bool = False,
+                    modes: tuple[str, ...] = ("inference", "train")
                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Inference then train step for each batch size, smallest first; with `vs_torch`, the
-    PyTorch model's steps alternate with asf_jax's. Returns (asf_jax results, comparisons)."""
+    """Inference then train step (of `modes`) for each batch size, smallest first; with
+    `vs_torch`, the PyTorch model's steps alternate with asf_jax's. Returns (asf_jax results,
+    comparisons)."""
     compute_dtype = jnp.bfloat16 if dtype == "bfloat16" else None
     forward_macs = forward_macs_per_clip(config)
     results, comparisons = [], []
     for batch_size in sorted(batch_sizes):
         batch = _random_batch(config, batch_size)
         torch_side = torch_steps(config, dtype, batch_size) if vs_torch else None
-        for mode, runner in (("inference", inference_runner), ("train", train_runner)):
+        for mode in modes:
+            runner = inference_runner if mode == "inference" else train_runner
             compiled, compile_s, run = runner(create_model(config, dtype=compute_dtype), batch)
             if torch_side is None:
                 times = _time_steps(run, repeats)
@@ -366,9 +373,10 @@ def benchmark_data(arch: str, build_clips: int, build_workers: list[int],
 
 
 def benchmark_training(config: ModelConfig, dtype: str, batch_size: int, build_clips: int,
-                       repeats: int) -> dict[str, Any]:
+                       repeats: int, workers: int = 0) -> dict[str, Any]:
     """End-to-end training clips/s: the real input pipeline (built dataset, random crops,
-    SpecAugment, sharding onto the mesh) feeding the trainer's jitted step."""
+    SpecAugment, sharding onto the mesh; `workers` grain processes, 0: in this process)
+    feeding the trainer's jitted step."""
     from asf_jax.datasets import load_split
     from asf_jax.datasets.build import build
 
@@ -383,7 +391,7 @@ def benchmark_training(config: ModelConfig, dtype: str, batch_size: int, build_c
         mesh = make_mesh()
         state = jax.device_put(state, NamedSharding(mesh, PartitionSpec()))
         loader = train_loader(split.source, split.recipe, global_batch_size=batch_size, seed=0,
-                              specaugment=default_specaugment_config())
+                              specaugment=default_specaugment_config(), worker_count=workers)
         holder = [state]
 
         def run() -> jax.Array:
@@ -395,7 +403,7 @@ def benchmark_training(config: ModelConfig, dtype: str, batch_size: int, build_c
     print(f"  end-to-end training, batch {batch_size}: {median:.3f} s/step", flush=True)
     return {"arch": config.arch, "width": config.width, "dtype": dtype, "batch_size": batch_size,
             "step_s_median": median, "clips_per_s": batch_size / median,
-            "devices": jax.device_count()}
+            "devices": jax.device_count(), "workers": workers}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -474,9 +482,10 @@ def report(results: dict[str, Any]) -> str:
     if "train" in results:
         t = results["train"]
         lines += ["", "| end-to-end training (input included) | w | dtype | batch | devices | "
-                  "step s (median) | clips/s |", "|---|---|---|---|---|---|---|",
+                  "grain workers | step s (median) | clips/s |", "|" + "---|" * 8,
                   f"| {t['arch']} | {t['width']} | {t['dtype']} | {t['batch_size']} | "
-                  f"{t['devices']} | {t['step_s_median']:.3f} | {t['clips_per_s']:.2f} |"]
+                  f"{t['devices']} | {t['workers']} | {t['step_s_median']:.3f} | "
+                  f"{t['clips_per_s']:.2f} |"]
     return "\n".join(lines)
 
 
@@ -495,6 +504,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=64, help="model width w (default: 64)")
     parser.add_argument("--batch_sizes", default="8,32",
                         help="comma-separated batch sizes to time (default: 8,32)")
+    parser.add_argument("--modes", default="inference,train",
+                        help="comma-separated model steps to time: inference, train "
+                             "(default: both)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
                         help="compute dtype; parameters stay float32 (default: float32)")
     parser.add_argument("--repeats", type=int, default=3,
@@ -509,6 +521,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(default: 1 and all cores)")
     parser.add_argument("--pipeline_batches", type=int, default=50,
                         help="batches of 32 timed for the training-pipeline benchmark")
+    parser.add_argument("--train_workers", type=int, default=0,
+                        help="grain worker processes feeding the end-to-end training benchmark "
+                             "(default: 0, the pipeline runs in this process)")
     parser.add_argument("--vs_torch", action="store_true",
                         help="also time the same architecture in PyTorch (needs torch installed; "
                              "asf_jax does not): its steps alternate with asf_jax's on the same "
@@ -527,6 +542,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.width, args.batch_sizes, args.repeats = 8, "2", 1
         args.build_clips, args.build_workers, args.pipeline_batches = 4, "1", 2
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    args.modes = tuple(args.modes.split(","))
+    if not set(args.modes) <= {"inference", "train"}:
+        parser.error(f"--modes takes inference and/or train, got {','.join(args.modes)}")
     args.build_workers = [int(w) for w in args.build_workers.split(",")]
     return args
 
@@ -542,7 +560,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.only in (None, "model"):
         print(f"model: {config.arch} w={config.width} {args.dtype}", flush=True)
         results["model"], comparisons = benchmark_model(
-            config, args.dtype, args.batch_sizes, args.repeats, args.peak_tflops, args.vs_torch)
+            config, args.dtype, args.batch_sizes, args.repeats, args.peak_tflops, args.vs_torch,
+            args.modes)
         if comparisons:
             results["vs_torch"] = comparisons
     if args.only in (None, "data"):
@@ -552,12 +571,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.only in (None, "train"):
         print("end-to-end training:", flush=True)
         results["train"] = benchmark_training(config, args.dtype, max(args.batch_sizes),
-                                              args.build_clips, args.repeats)
+                                              args.build_clips, args.repeats, args.train_workers)
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.train_workers:
+        absl.flags.FLAGS(sys.argv[:1])  # grain's worker processes read the absl flags
     results = run(args)
     print("\n" + report(results))
     if args.json:

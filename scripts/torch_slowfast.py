@@ -174,7 +174,8 @@ class TorchSteps:
 
     `dtype="bfloat16"` runs under `torch.autocast` (mixed precision, float32 parameters), the
     counterpart of asf_jax's bfloat16 compute dtype. On the CPU, torch gets `threads` intra-op
-    threads (the benchmark gives it every core, as XLA takes them all).
+    threads (the benchmark gives it every core, as XLA takes them all); on a GPU, cuDNN picks
+    its fastest algorithms (`cudnn.benchmark`) as XLA autotunes its own.
     """
 
     def __init__(self, config: ModelConfig, batch_size: int, dtype: str, device: str,
@@ -183,6 +184,8 @@ class TorchSteps:
         self.device = torch.device(device)
         if self.device.type == "cpu":
             torch.set_num_threads(threads)
+        else:
+            torch.backends.cudnn.benchmark = True
         self.model = TorchAudioResNet(config).to(self.device)
         self.optimizer = reference_sgd(self.model)
         rng = np.random.default_rng(seed)

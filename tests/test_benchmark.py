@@ -43,6 +43,7 @@ def test_quick_run_reports_every_number(tmp_path: Path, capsys: pytest.CaptureFi
     assert set(results["data"]) == DATA_FIELDS
     assert [set(b) for b in results["data"]["build"]] == [BUILD_FIELDS]
     assert results["data"]["build"][0]["clips"] == 4
+    assert results["train"].pop("workers") == 0
     values = list(numbers([results["model"], results["data"], results["train"]]))
     assert values and all(isinstance(v, int | float) and v > 0 for v in values), values
     assert results["train"]["batch_size"] == 2 and results["train"]["clips_per_s"] > 0
@@ -58,5 +59,5 @@ def test_help_explains_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for flag in ("--only", "--arch", "--width", "--batch_sizes", "--dtype", "--repeats",
                  "--peak_tflops", "--build_clips", "--build_workers", "--pipeline_batches",
-                 "--json", "--quick"):
+                 "--json", "--quick", "--modes", "--train_workers", "--vs_torch"):
         assert flag in text
