@@ -44,7 +44,7 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequenc
                                         rhs_dilation, dimension_numbers, feature_group_count,
                                         precision=precision, **kwargs)
     return conv_gemm_backward(lhs, rhs, tuple(window_strides),
-                                 tuple(tuple(int(p) for p in pair) for pair in padding))
+                              tuple(tuple(int(p) for p in pair) for pair in padding))
 
 
 def _conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding: Padding
