@@ -238,11 +238,12 @@ def model_result(mode: str, config: ModelConfig, dtype: str, batch_size: int, co
 
 
 def torch_steps(config: ModelConfig, dtype: str, batch_size: int) -> Any:
-    """The PyTorch model's steps on the device JAX uses (GPU or CPU, every core)."""
+    """The PyTorch model's steps on the device JAX uses (GPU, or the CPU cores this process may
+    run on, as XLA uses them all)."""
     from scripts.torch_slowfast import TorchSteps
 
     device = "cuda" if jax.default_backend() == "gpu" else "cpu"
-    return TorchSteps(config, batch_size, dtype, device, threads=os.cpu_count() or 1)
+    return TorchSteps(config, batch_size, dtype, device, threads=len(os.sched_getaffinity(0)))
 
 
 def torch_result(mode: str, jax_result: dict[str, Any], first_step_s: float,
