@@ -63,7 +63,8 @@ def batch_norm_train(x: jax.Array, scale: jax.Array, bias: jax.Array, epsilon: f
     """(normalised x, batch mean, biased batch variance) over every axis but the last.
 
     The backward pass is the closed form (two channel sums and one elementwise pass), which
-    XLA:CPU runs ~1.5x faster than the derivative it builds through mean and variance.
+    XLA:CPU runs ~1.5x faster than the derivative it builds through mean and variance (a w=64
+    training step: 4% faster).
     """
     return _batch_norm_forward(x, scale, bias, epsilon)[0]
 
@@ -121,9 +122,9 @@ def stored(x: jax.Array) -> jax.Array:
     XLA:CPU copies cheap elementwise producers into every consumer. A residual block's output is
     such a chain (BatchNorm, add, ReLU) reaching back through every earlier block of the stage,
     so each of its uses (the next block, its residual, the ReLU mask and kernel gradients of the
-    backward pass) recomputed the whole chain: ~6% of the training step and a fifth of its
-    compile time. XLA never duplicates a division, and dividing by a 1 that it cannot fold away
-    (x's first value times 0, plus 1) leaves every finite value as it is.
+    backward pass) recomputed the whole chain, 5% of the training step. XLA never duplicates a
+    division, and dividing by a 1 that it cannot fold away (x's first value times 0, plus 1)
+    leaves every finite value as it is.
     """
     if jax.default_backend() != "cpu":
         return x
