@@ -431,13 +431,14 @@ def model_table(results: list[dict[str, Any]]) -> Iterator[str]:
 
 def torch_table(results: list[dict[str, Any]]) -> Iterator[str]:
     yield ("| mode | dtype | batch | asf_jax s (median) | PyTorch s (median) | asf_jax / PyTorch | "
-           "asf_jax compile s | PyTorch first step s | PyTorch threads |")
-    yield "|" + "---|" * 9
+           "asf_jax compile s | PyTorch first step s | PyTorch threads | PyTorch peak mem GiB |")
+    yield "|" + "---|" * 10
     for r in results:
+        memory = r["torch_peak_memory_bytes"]
         yield (f"| {r['mode']} | {r['dtype']} | {r['batch_size']} | {r['jax_step_s_median']:.3f} | "
                f"{r['torch_step_s_median']:.3f} | {r['ratio_jax_to_torch']:.2f} | "
                f"{r['jax_compile_s']:.1f} | {r['torch_first_step_s']:.2f} | "
-               f"{r['torch_threads']} |")
+               f"{r['torch_threads']} | {_fmt(memory and memory / 2**30, '.2f')} |")
 
 
 def data_table(data: dict[str, Any]) -> Iterator[str]:
