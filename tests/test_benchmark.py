@@ -48,6 +48,7 @@ def test_quick_run_reports_every_number(tmp_path: Path, capsys: pytest.CaptureFi
     assert set(data["build"]["projected_vggsound_s"]) == {"8", "32", "96"}
     assert set(data["pipeline_stage_us_per_clip"]) == {"read", "decode", "crop", "specaugment",
                                                        "batch"}
+    assert results["train"].pop("workers") == 0
     values = list(numbers([results["model"], results["data"], results["train"]]))
     assert values and all(isinstance(v, int | float) and v > 0 for v in values), values
     assert results["train"]["batch_size"] == 2 and results["train"]["clips_per_s"] > 0
@@ -65,6 +66,6 @@ def test_help_explains_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for flag in ("--only", "--arch", "--width", "--batch_sizes", "--dtype", "--repeats",
                  "--peak_tflops", "--build_clips", "--build_workers", "--build_manual_dir",
-                 "--pipeline_batches",
-                 "--json", "--quick"):
+                 "--pipeline_batches", "--json", "--quick", "--modes", "--train_workers",
+                 "--vs_torch"):
         assert flag in text

@@ -11,13 +11,14 @@ from asf_jax.models.conv import conv_general_dilated
 NHWC = ("NHWC", "HWIO", "NHWC")
 
 
-@pytest.mark.parametrize("kernel_hw, strides", [
-    ((1, 3), (1, 1)), ((1, 3), (1, 2)), ((1, 1), (1, 2)), ((3, 1), (1, 1)), ((5, 1), (1, 1)),
-    ((7, 7), (2, 2)), ((5, 7), (2, 2)), ((4, 3), (3, 2))])
-def test_value_and_both_gradients_match_xla(kernel_hw, strides):
+@pytest.mark.parametrize("kernel_hw, strides, channels_in", [
+    ((1, 3), (1, 1), 3), ((1, 3), (1, 2), 3), ((1, 1), (1, 2), 3), ((3, 1), (1, 1), 3),
+    ((5, 1), (1, 1), 3), ((7, 7), (2, 2), 3), ((5, 7), (2, 2), 3), ((4, 3), (3, 2), 3),
+    ((3, 3), (1, 1), 3), ((2, 3), (1, 1), 3), ((1, 1), (1, 1), 3), ((5, 7), (2, 2), 1)])
+def test_value_and_both_gradients_match_xla(kernel_hw, strides, channels_in):
     rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.standard_normal((2, 17, 12, 3)), jnp.float32)
-    kernel = jnp.asarray(rng.standard_normal(kernel_hw + (3, 5)), jnp.float32)
+    x = jnp.asarray(rng.standard_normal((2, 17, 12, channels_in)), jnp.float32)
+    kernel = jnp.asarray(rng.standard_normal(kernel_hw + (channels_in, 5)), jnp.float32)
     padding = tuple((k // 2, k // 2) for k in kernel_hw)
 
     def loss(conv, x, kernel):
@@ -57,5 +58,8 @@ def test_bfloat16_kernel_gradient_accumulates_in_float32():
     ours = kernel_grad(conv_general_dilated, x, kernel)
     exact = kernel_grad(lax.conv_general_dilated, x.astype(jnp.float32), kernel.astype(jnp.float32))
     assert ours.dtype == jnp.bfloat16
+    dx = jax.grad(lambda v: jnp.sum(conv_general_dilated(v, kernel, (1, 1), ((1, 1), (0, 0)),
+                                                         dimension_numbers=NHWC)))(x)
+    assert dx.dtype == jnp.bfloat16
     np.testing.assert_allclose(np.asarray(ours, np.float32), exact, rtol=2e-2,
                                atol=2e-2 * float(jnp.abs(exact).max()))

@@ -16,7 +16,7 @@ import numpy as np
 from flax import nnx
 
 from asf_jax.lep import SOURCES, LEPHead
-from asf_jax.models.layers import ConvBN, dense_init, max_pool_3x3
+from asf_jax.models.layers import ConvBN, dense_init, max_pool_3x3, stored
 from asf_jax.serialization import DictSerializable
 
 STAGE_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
@@ -113,7 +113,7 @@ class Bottleneck(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         residual = self.shortcut(x) if self.shortcut is not None else x
-        return nnx.relu(self.c(self.b(self.a(x))) + residual)
+        return stored(nnx.relu(self.c(self.b(self.a(x))) + residual))
 
 
 class Pathway(nnx.Module):
