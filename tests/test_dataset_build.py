@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from array_record.python import array_record_module
 
-from asf_jax.datasets import build, extract, load_split
+from asf_jax.datasets import build, extract, load_split, spill
 from asf_jax.datasets.clip_cache import ClipCache
 from asf_jax.datasets.manual_dir import Clip
 from asf_jax.datasets.reader import dataset_dir
@@ -90,6 +90,21 @@ def test_cached_features_give_identical_records(manual: Path, clean: dict[str, l
     assert builder.report.reused == 8
     assert _records(tmp_path) == clean
     assert not cache.exists()  # removed after success
+
+
+def test_a_split_spilled_to_disk_gives_the_same_records_without_tensorflow(
+        manual: Path, clean: dict[str, list[bytes]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over `MAX_MEM_BUFFER_SIZE` (1 GB: 2,000 10-s clips) TFDS sorts through bucket files (the
+    test venv has no TensorFlow, which TFDS's own buckets import)."""
+    from tensorflow_datasets.core import shuffle
+
+    written = []
+    monkeypatch.setattr(shuffle, "MAX_MEM_BUFFER_SIZE", 1)
+    monkeypatch.setattr(spill.FileBucket, "del_file", lambda bucket: written.append(bucket))
+    build.build(str(manual), str(tmp_path), config=CONFIG, workers=1, cache=False)
+    assert _records(tmp_path) == clean
+    assert sum(len(bucket) for bucket in written) == 8  # every clip went through a bucket file
 
 
 def test_a_changed_audio_file_misses_the_cache(tmp_path: Path) -> None:

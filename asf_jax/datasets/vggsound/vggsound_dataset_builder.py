@@ -30,8 +30,8 @@ work:
   workers get asf_jax as a wheel made with `pip wheel --no-deps -w dist .`.
 
 A local build, unlike a Beam one, sorts each split with TFDS's shuffler, which spills a split of
-more than 1 GB of serialized examples (about 2,000 10-s float32 clips) to disk through
-`tf.io.gfile`, and so needs TensorFlow for the whole of VGG-Sound.
+more than 1 GB of serialized examples (about 2,000 10-s float32 clips) to disk; `spill` makes it
+do so with plain files, so that the whole of VGG-Sound builds without TensorFlow too.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ import tqdm
 from array_record.python import array_record_module
 from etils import epath
 
-from asf_jax.datasets import beam_clips, extract, label_index, manual_dir
+from asf_jax.datasets import beam_clips, extract, label_index, manual_dir, spill
 from asf_jax.datasets.clip_cache import ClipCache
 from asf_jax.datasets.report import REPORT_FILE, BuildReport
 from asf_jax.recipe import get_recipe
@@ -190,6 +190,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         """Notes whether TFDS runs this build under Beam; stops the local workers at the end."""
         self._use_beam = (download_config.beam_runner is not None
                           or download_config.beam_options is not None)
+        if not self._use_beam:
+            spill.install()  # splits over 1 GB are sorted on disk, without TensorFlow
         try:
             return super()._generate_splits(dl_manager, download_config)
         finally:
