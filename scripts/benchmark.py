@@ -42,6 +42,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from asf_jax import audio
 from asf_jax.datasets import extract, manual_dir
+from asf_jax.datasets.reader import IndexView
 from asf_jax.datasets.synthetic import SyntheticClip, write_manual_dir
 from asf_jax.input_pipeline import (
     make_mesh,
@@ -439,20 +440,6 @@ def benchmark_build(manual: Path, build_workers: list[int], build_config: str,
     return result
 
 
-class RepeatedSource(Sequence[Mapping[str, Any]]):
-    """A long source made of a few records read over and over (record i is source[i % n])."""
-
-    def __init__(self, source: Sequence[Mapping[str, Any]], length: int):
-        self._source = source
-        self._length = length
-
-    def __len__(self) -> int:
-        return self._length
-
-    def __getitem__(self, index: int) -> Mapping[str, Any]:
-        return self._source[index % len(self._source)]
-
-
 def _per_clip_us(run: Callable[[int], Any], clips: int) -> float:
     """Thread CPU microseconds per call of `run(i)`, i = 0..clips-1, after one warm-up call."""
     run(0)
@@ -491,7 +478,7 @@ def pipeline_throughput(source: Sequence[Mapping[str, Any]], recipe: AudioRecipe
     depends on it) but holds only a few distinct records, read over and over.
     """
     iterator = train_loader(
-        RepeatedSource(source, VGGSOUND_TRAIN_CLIPS), recipe,
+        IndexView(source, np.arange(VGGSOUND_TRAIN_CLIPS) % len(source)), recipe,
         global_batch_size=PIPELINE_BATCH_SIZE, seed=0, specaugment=SpecAugmentConfig(),
         read_threads=0, process_index=0, process_count=1)
     return PIPELINE_BATCH_SIZE * _calls_per_cpu_s(lambda: next(iterator), num_batches)
