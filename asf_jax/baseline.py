@@ -206,13 +206,14 @@ def cross_validate(features: np.ndarray, labels: np.ndarray, folds: np.ndarray,
 # ------------------------------------------------------------------------------------------------
 
 
-def split_features(data_dir: str | os.PathLike, split: str, config: str = "slowfast"
+def split_features(data_dir: str | os.PathLike, split: str, config: str = "slowfast",
+                   name: str = "vggsound"
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """(features, labels, groups, class names) of a built dataset split; a clip's group is its
     video (youtube_id) when the records carry one, so inner CV never splits a video."""
     from asf_jax.datasets import load_split
 
-    dataset = load_split(data_dir, split, config)
+    dataset = load_split(data_dir, split, config, name)
     features, labels, groups = [], [], []
     for index in range(dataset.num_examples):
         record = dataset.source[index]
@@ -223,12 +224,13 @@ def split_features(data_dir: str | os.PathLike, split: str, config: str = "slowf
 
 
 def run_on_dataset(data_dir: str | os.PathLike, train_split: str = "train",
-                   eval_split: str = "test", config: str = "slowfast", l2: float | None = None
-                   ) -> dict[str, float]:
-    """Fit on one split of a built dataset, evaluate on another: top1, top5, map, ..., chance."""
+                   eval_split: str = "test", config: str = "slowfast", l2: float | None = None,
+                   name: str = "vggsound") -> dict[str, float]:
+    """Fit on one split of a built dataset (`name` in `data_dir`), evaluate on another: top1,
+    top5, map, ..., chance."""
     train_features, train_labels, train_groups, class_names = split_features(
-        data_dir, train_split, config)
-    eval_features, eval_labels, _, _ = split_features(data_dir, eval_split, config)
+        data_dir, train_split, config, name)
+    eval_features, eval_labels, _, _ = split_features(data_dir, eval_split, config, name)
     return fit_and_evaluate(train_features, train_labels, eval_features, eval_labels,
                             len(class_names), train_groups, l2)
 
@@ -313,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--train_split", default="train", help="split to fit on")
     parser.add_argument("--eval_split", default="test", help="split to evaluate on")
     parser.add_argument("--config", default="slowfast", help="the built dataset's config name")
+    parser.add_argument("--name", default="vggsound", help="the built dataset's name (vggsound, "
+                        "or the --name it was built with)")
     parser.add_argument("--manifest", action="append", default=[],
                         help="instead of --data_dir: a manifest.csv (path,label,source,fold,"
                              "split, e.g. from scripts/prepare_real_sounds.py); prints the "
@@ -328,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print("\n".join(run_manifest(Path(manifest), args.l2)), flush=True)
         return
     result = run_on_dataset(args.data_dir, args.train_split, args.eval_split, args.config,
-                            args.l2)
+                            args.l2, args.name)
     print(format_result(f"{args.train_split} -> {args.eval_split}", result))
 
 

@@ -158,7 +158,8 @@ def evaluate_checkpoint(settings: Settings, workdir: Path) -> dict[str, Any]:
     if not settings.eval.checkpoint:
         raise ValueError("evaluation only needs --config.eval.checkpoint=PATH (an asf_jax "
                          "checkpoint, a training workdir or a reference .pyth)")
-    split = load_split(settings.data.path, settings.data.eval_split, settings.data.config)
+    split = load_split(settings.data.path, settings.data.eval_split, settings.data.config,
+                       settings.data.name)
     classifier = load_classifier(settings.eval.checkpoint)
     check_matching_dataset(classifier.meta, split, settings.eval.checkpoint)
     lep = classifier.meta.lep

@@ -57,6 +57,7 @@ class DataSettings:
     eval_split: str
     worker_count: int = 0  # grain worker processes for the training input
     read_threads: int = 4
+    name: str = "vggsound"  # the dataset in data_dir: vggsound, or the --name of your own
 
     @property
     def path(self) -> Path:

@@ -118,8 +118,8 @@ class Data:
 
 def load_data(settings: Settings) -> Data:
     data = settings.data
-    train_split = load_split(data.path, data.train_split, data.config)
-    eval_split = load_split(data.path, data.eval_split, data.config)
+    train_split = load_split(data.path, data.train_split, data.config, data.name)
+    eval_split = load_split(data.path, data.eval_split, data.config, data.name)
     held_out = classes_by_name(settings.lep.held_out, train_split.class_names)
     if settings.lep.held_out_classes:
         held_out = held_out_class_indices(len(train_split.class_names),

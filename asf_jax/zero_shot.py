@@ -1,7 +1,7 @@
 """Zero-shot transfer: an LEP model labels another dataset's clips by that dataset's class names.
 
-    python -m asf_jax.zero_shot --ckpt CKPT --data_dir D [--data_config slowfast] [--split test]
-        [--json results.json]
+    python -m asf_jax.zero_shot --ckpt CKPT --data_dir D [--name NAME] [--data_config slowfast]
+        [--split test] [--json results.json]
 
 The protocol CLAP-style papers report (e.g. trained on VGG-Sound, tested on ESC-50): each test
 clip's projection ê (averaged over its test views) is scored by cosine against the target
@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="data dir of the built target dataset")
     parser.add_argument("--data_config", default="slowfast",
                         help="builder config of the target dataset (default slowfast)")
+    parser.add_argument("--name", default="vggsound",
+                        help="the target dataset's name in the data dir (default vggsound)")
     parser.add_argument("--split", default="test", help="split to label (default test)")
     parser.add_argument("--batch_size", type=int, default=32, help="clips per step")
     parser.add_argument("--json", type=Path, help="also write the metrics to this JSON file")
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     enable_compilation_cache()
     try:
         classifier = load_classifier(args.ckpt)
-        split = load_split(args.data_dir, args.split, args.data_config)
+        split = load_split(args.data_dir, args.split, args.data_config, args.name)
         results = transfer(classifier, split, args.batch_size)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

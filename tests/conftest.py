@@ -6,6 +6,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+import soundfile
 
 from asf_jax.datasets.synthetic import SyntheticClip, write_manual_dir
 
@@ -47,6 +48,37 @@ def tiny_dataset(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
     manual = write_tiny_manual_dir(root / "manual")
     build(str(manual), str(root / "tfds"), config="slow", workers=1)
+    return root / "tfds"
+
+
+def write_esc50_like(root: Path, folds: int = 3, per_class_and_fold: int = 2) -> Path:
+    """ESC-50's layout: audio/<fold>-<id>-A-<target>.wav and meta/esc50.csv (filename, fold,
+    target, category, esc10, src_file, take), with the tiny classes."""
+    rng = np.random.default_rng(1)
+    (root / "audio").mkdir(parents=True)
+    (root / "meta").mkdir()
+    rows = ["filename,fold,target,category,esc10,src_file,take"]
+    for fold in range(1, folds + 1):
+        for target, label in enumerate(TINY_CLASSES):
+            for index in range(per_class_and_fold):
+                source = 100 * fold + 10 * target + index
+                name = f"{fold}-{source}-A-{target}.wav"
+                soundfile.write(root / "audio" / name, _tiny_clip(label, rng, 1.0), 16000)
+                rows.append(f"{name},{fold},{target},{label},False,{source},A")
+    (root / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_folds_dataset(tmp_path_factory) -> Path:
+    """An ESC-50-like dataset with 3 folds built as "tinyfolds" (Slow-only recipe)."""
+    from asf_jax.datasets.build import build
+    from asf_jax.datasets.custom_dir import Layout
+
+    root = tmp_path_factory.mktemp("tiny_folds")
+    manual = write_esc50_like(root / "manual")
+    build(str(manual), str(root / "tfds"), config="slow", workers=1, name="tinyfolds",
+          layout=Layout("meta/esc50.csv"))
     return root / "tfds"
 
 

@@ -12,6 +12,7 @@ def base_config() -> ConfigDict:
 
     config.data = ConfigDict()
     config.data.data_dir = "~/tensorflow_datasets"  # where asf_jax.datasets.build wrote VGG-Sound
+    config.data.name = "vggsound"  # the dataset in data_dir: vggsound, or the --name of your own
     config.data.config = "slowfast"  # builder config: slowfast, slow, or *_float16
     config.data.train_split = "train"
     config.data.eval_split = "test"

@@ -1,4 +1,4 @@
-"""Datasets of log-mel clips: the VGG-Sound TFDS builder and a TF-free reader.
+"""Datasets of log-mel clips: the VGG-Sound and custom TFDS builders and a TF-free reader.
 
 The reader (and with it TFDS) is imported on first use: the build's worker processes import
 `asf_jax.datasets.extract` only.

@@ -41,8 +41,9 @@ class Task:
 
     @property
     def num_views(self) -> int:
-        """Test clips carry the reference's two test views; training clips none."""
-        return 2 if self.clip.split == "test" else 0
+        """Every split but `train` may be evaluated on (test, validation, each fold), so its
+        clips carry the reference's two test views; training clips none."""
+        return 0 if self.clip.split == "train" else 2
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,7 +29,16 @@ def labels_in_record_order(split_name: str, labels_by_key: Mapping[str, int]) ->
 
 
 def stored_labels(info: tfds.core.DatasetInfo, split: str) -> np.ndarray | None:
-    """The stored labels of `split` (a TFDS split string, slices included), or None if absent."""
+    """The stored labels of `split` (a TFDS split string, slices and "+" included, as
+    "fold1+fold2[:50%]"), or None if absent."""
+    parts = [_stored_part_labels(info, part.strip()) for part in split.split("+")]
+    if any(labels is None for labels in parts):
+        return None
+    return np.concatenate(parts)
+
+
+def _stored_part_labels(info: tfds.core.DatasetInfo, split: str) -> np.ndarray | None:
+    """The stored labels of one split, perhaps sliced ("train[:10%]")."""
     index = (info.metadata or {}).get(METADATA_KEY) or {}
     whole_split = split.split("[")[0]
     if whole_split not in index:

@@ -1,4 +1,4 @@
-"""Reading the VGG-Sound manual directory: class list, annotation rows and audio files.
+"""Reading a manual directory: what every layout shares, and VGG-Sound's class list and rows.
 
 Everything here runs before any feature work, so a manual directory that cannot be built from fails
 fast with `ManualDirError`, and every row that cannot be used is kept as a `Skip` with its reason
@@ -66,6 +66,7 @@ class Manifest:
     clips: dict[str, list[Clip]]
     skipped: list[Skip]
     notes: list[str]
+    splitting: str = ""  # how clips were assigned to splits, when the list does not say
 
 
 def clip_key(youtube_id: str, start_seconds: int) -> str:
@@ -87,14 +88,14 @@ def read_class_names(manual_dir: str | os.PathLike | None) -> list[str]:
 def check_manual_dir(manual_dir: str | os.PathLike | None) -> Path:
     """The manual dir as a Path, or a clear error when it is missing or empty."""
     if not manual_dir:
-        raise ManualDirError("no manual directory given (--manual_dir): VGG-Sound is a manual "
-                             "download")
+        raise ManualDirError("no manual directory given (--manual_dir): the folder with your "
+                             "audio files (and their list)")
     path = Path(manual_dir).expanduser()
     if not path.is_dir():
         raise ManualDirError(f"manual directory {path} does not exist")
     if not any(path.iterdir()):
-        raise ManualDirError(f"manual directory {path} is empty: put vggsound.csv (or train.csv "
-                             "/ test.csv) and the audio files there")
+        raise ManualDirError(f"manual directory {path} is empty: put the audio files there (and "
+                             "vggsound.csv, a CSV list or one folder per class)")
     return path
 
 

@@ -1,4 +1,4 @@
-"""Reading a built VGG-Sound dataset from its data dir alone (no manual dir, no TensorFlow)."""
+"""Reading a built dataset (VGG-Sound or your own) from its data dir alone, without TensorFlow."""
 
 from __future__ import annotations
 
@@ -60,30 +60,39 @@ class IndexView(Sequence):
         return self.source[int(self.indices[index])]
 
 
-def dataset_dir(data_dir: str | os.PathLike, config: str = "slowfast") -> Path:
-    """`<data_dir>/vggsound/<config>/<latest version>`, or `data_dir` itself if it is one."""
+def dataset_dir(data_dir: str | os.PathLike, config: str = "slowfast",
+                name: str = DATASET_NAME) -> Path:
+    """`<data_dir>/<name>/<config>/<latest version>`, or `data_dir` itself if it is one."""
     root = Path(data_dir).expanduser()
     if (root / "dataset_info.json").is_file():
         return root
-    config_dir = root / DATASET_NAME / config
+    config_dir = root / name / config
     versions = sorted((p for p in config_dir.glob("*") if (p / "dataset_info.json").is_file()),
                       key=lambda p: tfds.core.Version(p.name))
     if not versions:
-        built = sorted(p.parent.parent.name
-                       for p in (root / DATASET_NAME).glob("*/*/dataset_info.json"))
-        raise FileNotFoundError(f"no built VGG-Sound config {config!r} under {root} (built "
-                                f"configs: {built or 'none'}); build it with "
+        built = sorted(f"{p.parent.parent.parent.name}/{p.parent.parent.name}"
+                       for p in root.glob("*/*/*/dataset_info.json"))
+        raise FileNotFoundError(f"no built dataset {name!r} with config {config!r} under {root} "
+                                f"(built: {built or 'none'}); build it with "
                                 "`python -m asf_jax.datasets.build`")
     return versions[-1]
 
 
-def load_split(data_dir: str | os.PathLike, split: str, config: str = "slowfast"
-               ) -> DatasetSplit:
-    """A split (any TFDS split string, e.g. "test" or "train[:1%]") of a built dataset."""
-    builder = tfds.builder_from_directory(dataset_dir(data_dir, config))
+def split_parts(split: str) -> list[str]:
+    """The whole splits a TFDS split string reads: "fold1+fold2[:50%]" -> ["fold1", "fold2"]."""
+    return [part.split("[")[0].strip() for part in split.split("+")]
+
+
+def load_split(data_dir: str | os.PathLike, split: str, config: str = "slowfast",
+               name: str = DATASET_NAME) -> DatasetSplit:
+    """A split (any TFDS split string, e.g. "test", "train[:1%]" or "fold1+fold2") of the built
+    dataset `name` ("vggsound", or the --name of your own)."""
+    builder = tfds.builder_from_directory(dataset_dir(data_dir, config, name))
     available = list(builder.info.splits)
-    if split.split("[")[0] not in available:
-        raise ValueError(f"split {split!r} not in this dataset (splits: {available})")
+    missing = [part for part in split_parts(split) if part not in available]
+    if missing:
+        raise ValueError(f"split {split!r} not in this dataset: no {missing} (splits: "
+                         f"{available})")
     source = builder.as_data_source(split=split)
     metadata = builder.info.metadata or {}
     return DatasetSplit(

@@ -28,6 +28,7 @@ class BuildReport:
     noted_examples: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     scan_notes: list[str] = dataclasses.field(default_factory=list)
     reused: int = 0  # kept clips whose features came from the cache of an interrupted build
+    splitting: str = ""  # how clips were assigned to splits, when the annotation does not say
 
     def keep(self, split: str, filename: str, notes: tuple[str, ...], reused: bool = False
              ) -> None:
@@ -58,12 +59,15 @@ class BuildReport:
             "noted_examples": self.noted_examples,
             "scan_notes": self.scan_notes,
             "reused_from_cache": self.reused,
+            "splitting": self.splitting,
         }
 
     def summary(self) -> str:
         """A few human-readable lines for the end of a build."""
         kept = ", ".join(f"{split} {n}" for split, n in sorted(self.kept.items())) or "none"
         lines = [f"kept {sum(self.kept.values())} clips ({kept}); skipped {len(self.skipped)}"]
+        if self.splitting:
+            lines.append(f"  splits: {self.splitting}")
         if self.reused:
             lines.append(f"  features of {self.reused} clips reused from an interrupted build")
         lines += [f"  skipped, {reason}: {n}" for reason, n in self.skipped_by_reason().items()]

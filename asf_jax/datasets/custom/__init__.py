@@ -1,0 +1,1 @@
+"""The TFDS dataset folder of your own labelled sounds (one builder, any number of names)."""
