@@ -364,3 +364,23 @@ def test_cli_griffin_lim_and_method_table(trained, tmp_path):
     summary = json.loads((out / "gradcam_score=logit_layer=4" / "clip" / "summary.json"
                           ).read_text())
     assert summary["method"] == "gradcam:score=logit,layer=4"
+
+
+def test_cli_explains_clips_of_a_named_dataset(tiny_folds_dataset, tmp_path):
+    """--name picks one of several datasets in a data dir (here the ESC-50-like "tinyfolds")."""
+    from asf_jax.recipe import get_recipe
+    from tests.conftest import TINY_CLASSES
+
+    recipe = get_recipe("slow")
+    model = AudioResNet(ModelConfig(arch="slow", width=4, num_classes=len(TINY_CLASSES),
+                                    num_frames=recipe.num_frames, stage_blocks=(1, 1, 1, 1)),
+                        rngs=nnx.Rngs(0))
+    classifier = Classifier(model, recipe, list(TINY_CLASSES))
+    args = explain_cli.parse_args([
+        "--ckpt", "unused", "--split", "fold2", "--num", "2", "--data_dir",
+        str(tiny_folds_dataset), "--name", "tinyfolds", "--config", "slow", "--method", "grad",
+        "--reconstruction", "griffinlim", "--n_iter", "2", "--curve_steps", "2",
+        "--out", str(tmp_path)])
+    summaries = explain_cli.run(args, classifier)
+    assert len(summaries) == 2
+    assert all(summary["target"] in TINY_CLASSES for summary in summaries)

@@ -60,6 +60,7 @@ class SplitClips:
     num: int = 10
     manual_dir: Path | None = None
     config: str = "slowfast"
+    name: str = "vggsound"  # the dataset's name in data_dir (`build --name`)
 
 
 @dataclasses.dataclass
@@ -87,7 +88,7 @@ def split_items(clips: SplitClips, recipe: AudioRecipe) -> Iterator[Item]:
     """Clips of a built split: the audio from `manual_dir` if found, else the first view only."""
     from asf_jax.datasets import load_split  # TFDS is needed only here
 
-    split = load_split(clips.data_dir, clips.split, clips.config)
+    split = load_split(clips.data_dir, clips.split, clips.config, clips.name)
     for index in range(min(clips.num, split.num_examples)):
         example = split.source[index]
         filename = example["filename"]

@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="with --split: the audio (manual) dir, for phase-preserving "
                              "reconstruction; without it (or a missing file) Griffin-Lim is used")
     parser.add_argument("--config", default="slowfast", help="with --split: dataset config name")
+    parser.add_argument("--name", default="vggsound",
+                        help="with --split: the dataset's name in --data_dir (vggsound, or the "
+                             "--name it was built under)")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--target", help="class name or index to explain (default: predicted)")
     target.add_argument("--target_text",
@@ -140,7 +143,8 @@ def run(args: argparse.Namespace, classifier: Classifier | None = None) -> list[
     classifier = classifier or load_classifier(args.ckpt)
     recipe = classifier.recipe
     if args.split:
-        clips = app.SplitClips(args.data_dir, args.split, args.num, args.manual_dir, args.config)
+        clips = app.SplitClips(args.data_dir, args.split, args.num, args.manual_dir, args.config,
+                               args.name)
         items = list(app.split_items(clips, recipe))
     else:
         items = list(app.audio_items(args.audio, recipe))
