@@ -28,7 +28,7 @@ def loss_and_gradients(model):
     logmel = jnp.asarray(np.random.default_rng(0).standard_normal((2, 32, 32)), jnp.float32)
 
     def loss_fn(model):
-        logits = model(logmel)
+        logits = model(logmel).logits
         return optax.softmax_cross_entropy_with_integer_labels(logits, jnp.array([1, 3])).mean()
 
     loss, grads = nnx.jit(nnx.value_and_grad(loss_fn))(nnx.clone(model))
