@@ -115,7 +115,7 @@ def model_result(mode: str, config: ModelConfig, dtype: str, batch_size: int, co
 
 def torch_steps(config: ModelConfig, dtype: str, batch_size: int) -> Any:
     """The PyTorch model's steps on the device JAX uses (GPU, or the CPU cores this process may
-    run on, as XLA uses them all)."""
+    run on, as XLA uses them all). The only place torch is imported, and only for `--vs_torch`."""
     from asf_jax.benchmark.torch_slowfast import TorchSteps
 
     device = "cuda" if jax.default_backend() == "gpu" else "cpu"
