@@ -29,7 +29,7 @@ test-beam: $(STAMP)
 
 # The main job on synthetic data: make the demo dataset, build it with TFDS, train, evaluate.
 demo: $(STAMP)
-	test -f $(DEMO_DIR)/manual/vggsound.csv || $(PY) scripts/make_demo_dataset.py --out $(DEMO_DIR)/manual
+	test -f $(DEMO_DIR)/manual/vggsound.csv || $(PY) -m asf_jax.datasets.demo --out $(DEMO_DIR)/manual
 	$(PY) -m asf_jax.datasets.build --manual_dir $(DEMO_DIR)/manual --data_dir $(DEMO_DIR)/tfds
 	$(PY) -m asf_jax.main --config demo --workdir $(DEMO_DIR)/run \
 		--config.data.data_dir=$(DEMO_DIR)/tfds

@@ -114,7 +114,7 @@ class LEPSettings:
     temperature: float = 0.07  # of the contrastive term
     source: str = "logits"  # the projection reads the logits (the thesis) or pooled "features"
     lam_warmup_epochs: float = 0.0  # lam ramps up linearly from 0 over these epochs
-    embeddings: str = ""  # .npz from scripts/embed_labels.py; "" = embed the class names now
+    embeddings: str = ""  # .npz from asf_jax.embed_labels; "" = embed the class names now
     encoder: str = "glove-6b-50d"  # with embeddings="": the text encoder of the class names
     templates: tuple[str, ...] = ()  # sentence encoders: prompts such as "the sound of {label}"
     held_out_classes: int = 0  # K > 0: K classes (chosen by the seed) kept out of training

@@ -17,6 +17,9 @@
 #                  this package's requirements, jax[cuda12] and torch, from PyPI)
 #   --quick        tiny model and batch (benchmark --quick): a dry run that works on the CPU
 #   --dry_run      print the benchmark commands instead of running them
+#
+# An operations script (it installs packages and drives a GPU machine), not library code: the
+# benchmark it runs is the package's, `python -m asf_jax.benchmark`.
 set -euo pipefail
 
 workers=$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))
@@ -42,7 +45,7 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
 
 if (( install )); then
-    if ! "$python" -c "import scripts.benchmark, torch, jax; assert jax.default_backend() == 'gpu'" \
+    if ! "$python" -c "import asf_jax.benchmark, torch, jax; assert jax.default_backend() == 'gpu'" \
             2>/dev/null; then
         "$python" -m pip install -q -e . "jax[cuda12]>=0.10.2,<0.11" torch
     fi
@@ -62,7 +65,7 @@ peak_fp32=${PEAK_FP32:-${peaks[1]}}
 
 benchmark() {  # benchmark NAME ARGS...: one process, its JSON and log in $out
     local name=$1; shift
-    local command=("$python" -m scripts.benchmark "$@" "${quick[@]}" --json "$out/run_$name.json")
+    local command=("$python" -m asf_jax.benchmark "$@" "${quick[@]}" --json "$out/run_$name.json")
     if (( dry_run )); then
         echo "${command[*]}"
         return
@@ -96,7 +99,7 @@ import json
 import sys
 from pathlib import Path
 
-from scripts.benchmark import report
+from asf_jax.benchmark.report import report
 
 out, gpu = Path(sys.argv[1]), sys.argv[2]
 runs = {path.stem.removeprefix("run_"): json.loads(path.read_text())

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# An operations tool (drives gcloud), not library code: the trainer is `python -m asf_jax.main`.
 # Train asf_jax on every worker of an existing Cloud TPU VM (a single host or a pod slice).
 #
 # The same `python -m asf_jax.main ... --distributed` command runs on all workers at once

@@ -1,3 +1,4 @@
+# A developer tool (needs torch; writes a test fixture), not library code: it stays in scripts/.
 """Write tests/data/minilm_reference.npz: sentence-transformers' token ids and embeddings.
 
 Needs torch and sentence-transformers (not the package's dependencies; tested with torch 2.13

@@ -1,3 +1,4 @@
+# A developer tool (it downloads Debian packages with apt), not library code: it stays in scripts/.
 """Prepare real recorded sounds from Debian and PyPI packages, split by recording source.
 
 Sets (each under OUT/<set>/):

@@ -1,13 +1,17 @@
-"""Smoke test of scripts/benchmark.py: the --quick run writes every number, all positive."""
+"""Smoke test of asf_jax.benchmark: the --quick run writes every number, all positive."""
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from scripts import benchmark
+from asf_jax.benchmark import cli as benchmark
+
+ROOT = Path(__file__).resolve().parents[1]
 
 MODEL_FIELDS = {"mode", "arch", "width", "dtype", "batch_size", "compile_s", "step_s_median",
                 "step_s_all", "clips_per_s", "gflop_per_clip_counted", "tflops_counted",
@@ -69,3 +73,11 @@ def test_help_explains_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
                  "--pipeline_batches", "--json", "--quick", "--modes", "--train_workers",
                  "--vs_torch"):
         assert flag in text
+
+
+def test_scripts_wrapper_runs_the_package_command() -> None:
+    """`python -m scripts.benchmark` stays the same command as `python -m asf_jax.benchmark`."""
+    result = subprocess.run([sys.executable, "-m", "scripts.benchmark", "--help"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "--vs_torch" in result.stdout and "Benchmark the model" in result.stdout

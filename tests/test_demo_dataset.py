@@ -6,6 +6,8 @@ import csv
 import dataclasses
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +15,11 @@ import pytest
 import soundfile
 
 from asf_jax.audio import AudioError, load_audio, logmel
-from scripts.make_demo_dataset import (
-    BROKEN_REASONS,
-    CLASS_NAMES,
-    ID_ALPHABET,
-    DemoSummary,
-    main,
-    make_demo_dataset,
-)
+from asf_jax.datasets.demo import BROKEN_REASONS, CLASS_NAMES, DemoSummary, make_demo_dataset
+from asf_jax.datasets.demo.cli import main
+from asf_jax.datasets.demo.plan import ID_ALPHABET
 
+ROOT = Path(__file__).resolve().parents[1]
 SIZE = {"clips_per_class": 4, "test_per_class": 1}
 SPLITS = ("train", "test")
 
@@ -207,3 +205,12 @@ def test_cli_help_explains_every_flag(capsys: pytest.CaptureFixture[str]) -> Non
     text = capsys.readouterr().out
     assert all(flag in text for flag in ("--out", "--seed", "--clips-per-class",
                                          "--test-per-class"))
+
+
+@pytest.mark.parametrize("command", [["-m", "asf_jax.datasets.demo"],
+                                     ["scripts/make_demo_dataset.py"]])
+def test_package_module_and_scripts_wrapper_are_the_same_command(command: list[str]) -> None:
+    result = subprocess.run([sys.executable, *command, "--help"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "--clips-per-class" in result.stdout

@@ -5,6 +5,7 @@ import sys
 import numpy as np
 import pytest
 
+from asf_jax import embed_labels as embed_labels_cli
 from asf_jax.classes import vggsound_class_names
 from asf_jax.embeddings import (
     VGGSOUND_GLOVE50,
@@ -20,7 +21,6 @@ from asf_jax.embeddings import (
     resolve_label,
     save_label_embeddings,
 )
-from scripts import embed_labels as embed_labels_script
 
 VECTORS = {
     "dog": np.array([1.0, 0.0, 0.0], np.float32),
@@ -210,8 +210,8 @@ def test_script_writes_the_table_and_prints_oov_words(glove_file, tmp_path, caps
     classes = tmp_path / "classes.txt"
     classes.write_text("horse clip-clop\ndog zorblaxing\n", encoding="utf-8")
     out = tmp_path / "table.npz"
-    embed_labels_script.main(["--classes", str(classes), "--encoder", f"glove:{glove_file}",
-                              "--out", str(out)])
+    embed_labels_cli.main(["--classes", str(classes), "--encoder", f"glove:{glove_file}",
+                           "--out", str(out)])
     assert "'dog zorblaxing': zorblaxing" in capsys.readouterr().out
     table = load_label_embeddings(out, ["horse clip-clop", "dog zorblaxing"]).table
     np.testing.assert_allclose(table[1], VECTORS["dog"])
@@ -221,9 +221,9 @@ def test_script_reports_a_bad_request_without_a_traceback(glove_file, tmp_path, 
     classes = tmp_path / "classes.txt"
     classes.write_text("dog barking\n", encoding="utf-8")
     with pytest.raises(SystemExit):
-        embed_labels_script.main(["--classes", str(classes), "--encoder", f"glove:{glove_file}",
-                                  "--template", "the sound of {label}", "--out",
-                                  str(tmp_path / "t.npz")])
+        embed_labels_cli.main(["--classes", str(classes), "--encoder", f"glove:{glove_file}",
+                               "--template", "the sound of {label}", "--out",
+                               str(tmp_path / "t.npz")])
     assert "templates apply to sentence encoders only" in capsys.readouterr().err
 
 

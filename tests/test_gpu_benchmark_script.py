@@ -6,7 +6,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from scripts import benchmark
+from asf_jax.benchmark import cli as benchmark
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_benchmark.sh"
 
@@ -31,7 +31,7 @@ def test_dry_run_covers_both_dtypes_both_batches_and_end_to_end(tmp_path):
     runs = []
     for line in result.stdout.splitlines():
         words = shlex.split(line)
-        assert words[1:3] == ["-m", "scripts.benchmark"]
+        assert words[1:3] == ["-m", "asf_jax.benchmark"]
         # --vs_torch is checked apart: parsing it needs torch, which CI does not have.
         runs.append(benchmark.parse_args([w for w in words[3:] if w != "--vs_torch"]))
         assert ("--vs_torch" in words) == (runs[-1].only == "model")

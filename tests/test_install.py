@@ -56,6 +56,8 @@ def test_wheel_builds_without_warnings_and_carries_the_data(wheel):
     names = set(zipfile.ZipFile(path).namelist())
     for name in ("asf_jax/data/vggsound_classes.txt", "asf_jax/data/vggsound_glove50.npz",
                  "asf_jax/configs/slowfast_lep.py", "asf_jax/explain/cli.py",
+                 "asf_jax/benchmark/cli.py", "asf_jax/benchmark/torch_slowfast.py",
+                 "asf_jax/datasets/demo/cli.py", "asf_jax/embed_labels.py",
                  "asf_jax/datasets/vggsound/dummy_data/vggsound.csv"):
         assert name in names, name
     assert any(n.startswith("asf_jax/datasets/vggsound/dummy_data/audio/") for n in names)
@@ -78,3 +80,6 @@ def test_installed_package_predicts_and_loads_configs_outside_the_repo(venv, tmp
     help_text = subprocess.run([str(venv.parent / "asf-jax-train"), "--help"], cwd=tmp_path,
                                capture_output=True, text=True, check=False).stdout
     assert "--config: Config name (demo, demo_lep" in help_text and "--workdir" in help_text
+    for script, flag in (("asf-jax-benchmark", "--vs_torch"), ("asf-jax-demo-dataset", "--seed"),
+                         ("asf-jax-embed-labels", "--encoder")):
+        assert flag in run([str(venv.parent / script), "--help"], cwd=tmp_path).stdout, script

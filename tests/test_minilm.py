@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import pytest
 
+from asf_jax import embed_labels as embed_labels_cli
 from asf_jax.embeddings import (
     embed_labels,
     embed_texts_like,
@@ -16,7 +17,6 @@ from asf_jax.embeddings import (
     save_label_embeddings,
 )
 from asf_jax.minilm import BATCH_SIZE, load_sentence_encoder
-from scripts import embed_labels as embed_labels_script
 from scripts.make_minilm_fixture import TEMPLATED_LABELS, TEMPLATES
 from tests.conftest import DATA
 
@@ -132,9 +132,9 @@ def test_script_builds_a_minilm_table_with_templates(tmp_path, capsys):
     classes = tmp_path / "classes.txt"
     classes.write_text("dog barking\nplaying steel guitar, slide guitar\n", encoding="utf-8")
     out = tmp_path / "table.npz"
-    embed_labels_script.main(["--classes", str(classes), "--encoder", "minilm",
-                              "--template", TEMPLATES[1], "--template", TEMPLATES[2],
-                              "--out", str(out)])
+    embed_labels_cli.main(["--classes", str(classes), "--encoder", "minilm",
+                           "--template", TEMPLATES[1], "--template", TEMPLATES[2],
+                           "--out", str(out)])
     printed = capsys.readouterr().out
     assert "2 labels x 384 dims (minilm)" in printed
     assert "templates: 'the sound of {label}', 'a recording of {label}'" in printed

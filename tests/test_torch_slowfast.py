@@ -5,9 +5,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from asf_jax.benchmark.torch_slowfast import load_pyth, reference_sgd  # noqa: E402
 from asf_jax.models.torch_import import model_config_from_cfg  # noqa: E402
 from asf_jax.pyth import read_pyth  # noqa: E402
-from scripts.torch_slowfast import load_pyth, reference_sgd  # noqa: E402
 
 from .conftest import DATA  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Manual directories in VGG-Sound's layout, written from audio made in memory.
 
-The one writer behind the tests' tiny datasets, the benchmark's clips and
-scripts/make_demo_dataset.py: audio files named `<youtube_id>_<start_seconds:06d>.<ext>`,
+The one writer behind the tests' tiny datasets, the benchmark's clips and the demo dataset
+(asf_jax.datasets.demo): audio files named `<youtube_id>_<start_seconds:06d>.<ext>`,
 `vggsound.csv` (youtube_id,start_seconds,label,split; no header, as the real list) and
 `classes.txt` (one class name per line, in class-id order).
 """
@@ -29,6 +29,12 @@ FORMATS: dict[str, tuple[str, str | None, str | None]] = {
 }
 
 
+def audio_path(youtube_id: str, start_seconds: int, fmt: str, folder: str = "") -> str:
+    """`[folder/]<youtube_id>_<start_seconds:06d>.<ext>`, relative to the manual dir."""
+    name = clip_key(youtube_id, start_seconds) + FORMATS[fmt][0]
+    return f"{folder}/{name}" if folder else name
+
+
 @dataclasses.dataclass(frozen=True)
 class SyntheticClip:
     """One row of the list and its audio."""
@@ -45,8 +51,7 @@ class SyntheticClip:
     @property
     def path(self) -> str:
         """The audio file, relative to the manual dir."""
-        name = clip_key(self.youtube_id, self.start_seconds) + FORMATS[self.fmt][0]
-        return f"{self.folder}/{name}" if self.folder else name
+        return audio_path(self.youtube_id, self.start_seconds, self.fmt, self.folder)
 
     @property
     def row(self) -> list[str]:

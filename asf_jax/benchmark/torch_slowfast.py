@@ -4,7 +4,8 @@ Same architecture as `asf_jax.models.slowfast` (its pathway tables are reused), 
 reference lays it out: NCHW tensors (batch, channels, time, freq), module names that give the
 reference's state-dict keys (`s1.pathway0_stem.conv.weight`, `s2.pathway0_res0.branch2.a_bn.bias`,
 `s1_fuse.conv_f2s.weight`, `head.projection.weight`), so a reference `.pyth` loads with
-`load_state_dict(strict=True)`. Nothing in the `asf_jax` package imports this module.
+`load_state_dict(strict=True)`. Only the benchmark's `--vs_torch` imports this module (lazily):
+nothing else in `asf_jax` needs torch.
 """
 
 from __future__ import annotations
