@@ -20,7 +20,8 @@ TINY = ["--data_config", "slow", "--config.data.read_threads=1",
 def ablation(args: list[str]) -> str:
     result = subprocess.run([sys.executable, "scripts/lep_ablation.py", *args], cwd=ROOT,
                             capture_output=True, text=True, check=False,
-                            env=os.environ | {"JAX_PLATFORMS": "cpu"})
+                            env=os.environ | {"JAX_PLATFORMS": "cpu",
+                                              "JAX_DISABLE_MOST_OPTIMIZATIONS": "true"})
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
