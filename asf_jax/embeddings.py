@@ -249,6 +249,12 @@ def sentence_transformer_encoder(model: str) -> Callable[[list[str]], np.ndarray
     return functools.partial(SentenceTransformer(model).encode, convert_to_numpy=True)
 
 
+def is_sentence_encoder(encoder: str) -> bool:
+    """Whether `encoder` embeds a whole text (and so reads labels through templates)."""
+    kind, _, arg = encoder.partition(":")
+    return encoder == "minilm" or (kind == "sentence-transformers" and bool(arg))
+
+
 def embed_labels(class_names: Sequence[str], encoder: str = DEFAULT_ENCODER,
                  templates: Sequence[str] | None = None) -> LabelEmbeddings:
     """The embedding table of `class_names`, in their order, with the named encoder.
@@ -257,7 +263,7 @@ def embed_labels(class_names: Sequence[str], encoder: str = DEFAULT_ENCODER,
     `embed_with_sentence_encoder`.
     """
     kind, _, arg = encoder.partition(":")
-    if encoder == "minilm" or (kind == "sentence-transformers" and arg):
+    if is_sentence_encoder(encoder):
         encode = load_sentence_encoder().encode if encoder == "minilm" else (
             sentence_transformer_encoder(arg))
         return embed_with_sentence_encoder(class_names, encode, encoder,
