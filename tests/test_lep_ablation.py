@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from asf_jax import configs, experiments
-from asf_jax.lep_ablation import COLUMNS
+from asf_jax.lep_ablation import COLUMNS, ablation_runs, parse_template_set
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--data_config", "slow", "--config.data.read_threads=1",
@@ -42,6 +42,30 @@ def test_ablation_trains_every_run_and_prints_one_table(tiny_dataset, tmp_path):
         "baseline_seed3"]
     # A second call reuses the finished runs instead of training again.
     assert ablation(args).strip().splitlines()[-5:] == table
+
+
+def test_prompt_sets_are_an_axis_of_the_sentence_encoders_only(tmp_path):
+    sets = [parse_template_set("{label}"), parse_template_set("the sound of {label} | a {label}")]
+    runs = ablation_runs(configs.load_config("demo"), tmp_path, [0.5], [1],
+                         encoders=["glove-6b-50d", "minilm"], losses=["cosine"],
+                         template_sets=sets, data_dir="d", data_config="slow", num_epochs=1,
+                         num_steps=None, held_out=0, clip_norm=1.0)
+    assert [(r.name, r.config.lep.encoder, r.config.lep.templates) for r in runs] == [
+        ("baseline", "glove-6b-50d", ()),
+        ("LEP glove-6b-50d cosine λ=0.5", "glove-6b-50d", ()),
+        ("LEP minilm [{label}] cosine λ=0.5", "minilm", ("{label}",)),
+        ("LEP minilm [the sound of {label} | a {label}] cosine λ=0.5", "minilm",
+         ("the sound of {label}", "a {label}"))]
+    assert len({r.workdir for r in runs}) == 4
+    with pytest.raises(ValueError, match="exactly once"):
+        parse_template_set("{label}|the sound")
+
+
+def test_module_runs_as_a_command():
+    """`python -m asf_jax.lep_ablation` parses its flags (absl's help exits with status 1)."""
+    result = subprocess.run([sys.executable, "-m", "asf_jax.lep_ablation", "--helpfull"],
+                            cwd=ROOT, capture_output=True, text=True, check=False)
+    assert "--templates" in result.stdout, result.stderr[-2000:]
 
 
 def test_several_seeds_give_mean_and_sample_std():

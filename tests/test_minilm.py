@@ -11,6 +11,8 @@ import pytest
 
 from asf_jax import embed_labels as embed_labels_cli
 from asf_jax.embeddings import (
+    DEFAULT_TEMPLATES,
+    LabelEmbeddings,
     embed_labels,
     embed_texts_like,
     load_label_embeddings,
@@ -102,9 +104,23 @@ def test_templates_are_ensembled_as_clip_does():
 
     single = embed_labels(["dog barking"], "minilm", ["the sound of {label}"])
     np.testing.assert_allclose(single.table[0], reference("the sound of dog barking"), atol=1e-5)
-    plain = embed_labels(["dog barking"], "minilm")
+    plain = embed_labels(["dog barking"], "minilm", ["{label}"])
     np.testing.assert_allclose(plain.table[0], reference("dog barking"), atol=1e-5)
-    assert plain.templates == ("{label}",)
+
+
+def test_default_prompt_is_the_measured_one():
+    default = embed_labels(["dog barking"], "minilm")
+    assert default.templates == DEFAULT_TEMPLATES == ("a recording of a {label}",)
+    np.testing.assert_array_equal(default.table,
+                                  embed_labels(["dog barking"], "minilm", DEFAULT_TEMPLATES).table)
+
+
+def test_table_saved_without_templates_embeds_new_texts_as_is():
+    """Sentence-encoder tables saved before templates were stored read the labels as is."""
+    old = LabelEmbeddings(np.eye(1, 384, dtype=np.float32), ("dog barking",), "minilm")
+    new = embed_texts_like(old, ["dog barking"])
+    assert new.templates == ("{label}",)
+    np.testing.assert_allclose(new.table[0], reference("dog barking"), atol=1e-5)
 
 
 def test_file_style_names_read_as_words():
