@@ -23,7 +23,7 @@ import scipy.sparse
 import soundfile
 import soxr
 
-from asf_jax.recipe import AudioRecipe, get_recipe
+from asf_jax.recipe import SLOWFAST, AudioRecipe, get_recipe
 
 FFMPEG_EXTENSIONS = frozenset({".m4a", ".mp4", ".aac", ".webm", ".mkv"})
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3"}) | FFMPEG_EXTENSIONS
@@ -222,22 +222,43 @@ def logmel(samples: np.ndarray, recipe: str | AudioRecipe = "slowfast") -> np.nd
     return np.log(mel, out=mel).reshape(*framed.shape[:-1], recipe.num_mels)
 
 
-def pad_frames(features: np.ndarray, num_frames: int) -> np.ndarray:
-    """Repeat the last frame up to `num_frames` (the reference's treatment of short clips)."""
-    missing = num_frames - features.shape[0]
-    if missing <= 0:
+def pad_frames(features: np.ndarray, num_frames: int, recipe: AudioRecipe = SLOWFAST
+               ) -> np.ndarray:
+    """(frames, mel) -> (max(frames, num_frames), mel): a short clip filled up as
+    `recipe.short_clips` says (the one place that does it, for training crops, test views,
+    prediction and explanation alike). Longer clips are returned unchanged.
+
+    "edge" repeats the last frame (the reference), "tile" repeats the clip from its start,
+    "floor" appends the log-mel of silence, log(log_offset), "zero" appends zeros.
+    """
+    length = features.shape[0]
+    if length >= num_frames:
         return features
-    return np.concatenate([features, np.repeat(features[-1:], missing, axis=0)], axis=0)
+    mode = recipe.short_clips
+    if mode == "tile":
+        return features[np.arange(num_frames) % length]
+    if mode == "edge":
+        fill = np.repeat(features[-1:], num_frames - length, axis=0)
+    else:
+        value = math.log(recipe.log_offset) if mode == "floor" else 0.0
+        fill = np.full((num_frames - length,) + features.shape[1:], value, features.dtype)
+    return np.concatenate([features, fill], axis=0)
+
+
+def clip_frames(num_samples: int, recipe: AudioRecipe) -> int:
+    """Log-mel frames of a signal of `num_samples` samples (`logmel`'s 1 + samples // hop)."""
+    return 1 + num_samples // recipe.hop_length
 
 
 def clip_logmel(samples: np.ndarray, start: int, recipe: AudioRecipe) -> np.ndarray:
     """(num_frames, num_mels) log-mel of the clip that starts at sample `start`.
 
     The reference slices `window_samples` = clip_samples - 1 samples (81903 -> 512 frames).
-    Signals shorter than one clip are not cropped: their whole log-mel is edge padded.
+    Signals shorter than one clip are not cropped: their whole log-mel is filled up to one clip as
+    `recipe.short_clips` says (`pad_frames`).
     """
     if len(samples) < recipe.clip_samples:
-        return pad_frames(logmel(samples, recipe), recipe.num_frames)
+        return pad_frames(logmel(samples, recipe), recipe.num_frames, recipe)
     return logmel(samples[start:start + recipe.window_samples], recipe)
 
 

@@ -210,14 +210,16 @@ def split_features(data_dir: str | os.PathLike, split: str, config: str = "slowf
                    name: str = "vggsound"
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """(features, labels, groups, class names) of a built dataset split; a clip's group is its
-    video (youtube_id) when the records carry one, so inner CV never splits a video."""
+    video (youtube_id) when the records carry one, so inner CV never splits a video. Statistics
+    are over the clip's own frames (not a short clip's stored padding), as from its audio."""
     from asf_jax.datasets import load_split
+    from asf_jax.input_pipeline import own_logmel
 
     dataset = load_split(data_dir, split, config, name)
     features, labels, groups = [], [], []
     for index in range(dataset.num_examples):
         record = dataset.source[index]
-        features.append(logmel_statistics(record["logmel"]))
+        features.append(logmel_statistics(own_logmel(record, dataset.recipe)))
         labels.append(int(record["label"]))
         groups.append(record.get("youtube_id", index))
     return np.stack(features), np.asarray(labels), np.asarray(groups), dataset.class_names

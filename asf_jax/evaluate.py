@@ -88,7 +88,8 @@ class Evaluator:
         every clip of the split exactly once."""
         collected = EvalOutputs.empty()
         total = input_pipeline.num_eval_batches(self.split.num_examples, self.batch_size)
-        batches = input_pipeline.eval_batches(self.split.source, global_batch_size=self.batch_size)
+        batches = input_pipeline.eval_batches(self.split.source, self.split.recipe,
+                                               global_batch_size=self.batch_size)
         for batch in tqdm(batches, total=total, desc="eval", unit="batch",
                           disable=jax.process_index() > 0, leave=False):
             sharded = input_pipeline.shard_batch(
@@ -132,8 +133,9 @@ def evaluated_steps(workdir: Path) -> set[int]:
 
 
 def check_matching_recipe(meta: CheckpointMeta, split: DatasetSplit, source: str) -> None:
-    """A checkpoint evaluated on a dataset must share its features."""
-    if meta.recipe.to_dict() | {"name": ""} != split.recipe.to_dict() | {"name": ""}:
+    """A checkpoint evaluated on a dataset must share its features (`short_clips` may differ:
+    it applies when the features are read, and the checkpoint's is used)."""
+    if meta.recipe.features != split.recipe.features:
         raise ValueError(f"{source} was trained with audio recipe {meta.recipe} but the dataset "
                          f"was built with {split.recipe}; build the dataset with that recipe")
 
@@ -162,6 +164,7 @@ def evaluate_checkpoint(settings: Settings, workdir: Path) -> dict[str, Any]:
                        settings.data.name)
     classifier = load_classifier(settings.eval.checkpoint)
     check_matching_dataset(classifier.meta, split, settings.eval.checkpoint)
+    split = dataclasses.replace(split, recipe=classifier.recipe)  # its short_clips
     lep = classifier.meta.lep
     zero_shot = (ZeroShot(class_indices(lep.held_out_classes, classifier.class_names),
                           lep.embeddings.table)

@@ -1,7 +1,9 @@
 """Training and evaluation batches from a split of clip records, and their placement on the mesh.
 
 A split is any random-access source of records (a `tfds.data_source`, or a list of dicts in tests):
-`{"logmel": (frames, mel) whole clip, "views": (views, num_frames, mel) test crops, "label": int}`.
+`{"logmel": (frames, mel) whole clip, "views": (views, num_frames, mel) test crops, "label": int}`,
+and its `duration` in seconds. A clip shorter than one input is filled up here, when it is read, as
+the recipe's `short_clips` says, whatever padding the dataset stored (`clip_logmel`, `clip_views`).
 Training is a grain pipeline (shuffle per epoch, random crop, SpecAugment, batch) whose randomness
 comes only from the seed and the element index, so a checkpointed iterator state resumes it exactly.
 Each process reads its own part and gets its local batch; `shard_batch` makes global arrays from it.
@@ -20,6 +22,7 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from asf_jax.audio import clip_frames, pad_frames
 from asf_jax.recipe import AudioRecipe
 from asf_jax.specaugment import SpecAugmentConfig, spec_augment
 
@@ -66,6 +69,43 @@ def float16_to_float32(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _own_frames(record: Record, recipe: AudioRecipe) -> int | None:
+    """Frames of the clip's own audio, from its duration (None for a record without one)."""
+    duration = record.get("duration")
+    if duration is None:
+        return None
+    return clip_frames(round(float(duration) * recipe.sample_rate), recipe)
+
+
+def own_logmel(record: Record, recipe: AudioRecipe) -> np.ndarray:
+    """(frames, mel) log-mel of the clip's own audio: a short clip's stored padding cut off.
+
+    Datasets store short clips edge padded to one input (the reference); the duration says where
+    the audio ends.
+    """
+    logmel = np.asarray(record["logmel"])
+    own = _own_frames(record, recipe)
+    if own is None or own >= recipe.num_frames or logmel.shape[0] > recipe.num_frames:
+        return logmel
+    return logmel[:own]
+
+
+def clip_logmel(record: Record, recipe: AudioRecipe) -> np.ndarray:
+    """(max(frames, num_frames), mel) whole-clip log-mel, a short clip filled up the recipe's way
+    (`pad_frames`)."""
+    return pad_frames(own_logmel(record, recipe), recipe.num_frames, recipe)
+
+
+def clip_views(record: Record, recipe: AudioRecipe) -> np.ndarray:
+    """(views, num_frames, mel) test views; those of a clip shorter than one input are all its
+    `clip_logmel`, as `audio.logmel_views` makes them from audio."""
+    views = np.asarray(record["views"])
+    own = _own_frames(record, recipe)
+    if own is None or views.shape[0] == 0 or own >= recipe.num_frames:
+        return views
+    return np.repeat(clip_logmel(record, recipe)[None], views.shape[0], axis=0)
+
+
 def random_crop(logmel: np.ndarray, num_frames: int, rng: np.random.Generator) -> np.ndarray:
     """A (num_frames, mel) float32 window of a (frames, mel) clip, start uniform over all such."""
     spare = logmel.shape[0] - num_frames
@@ -76,9 +116,9 @@ def random_crop(logmel: np.ndarray, num_frames: int, rng: np.random.Generator) -
     return float16_to_float32(crop) if crop.dtype == np.float16 else crop.astype(np.float32)
 
 
-def _train_example(record: Record, rng: np.random.Generator, *, num_frames: int,
+def _train_example(record: Record, rng: np.random.Generator, *, recipe: AudioRecipe,
                    specaugment: SpecAugmentConfig | None) -> Batch:
-    logmel = random_crop(np.asarray(record["logmel"]), num_frames, rng)  # (time, mel)
+    logmel = random_crop(clip_logmel(record, recipe), recipe.num_frames, rng)  # (time, mel)
     if specaugment is not None:
         logmel = spec_augment(logmel, rng, specaugment)
     return {"logmel": logmel, "label": np.int32(record["label"])}
@@ -118,7 +158,7 @@ def train_loader(
     if shuffle:
         dataset = dataset.shuffle()
     dataset = dataset.repeat().random_map(functools.partial(
-        _train_example, num_frames=recipe.num_frames, specaugment=augment))
+        _train_example, recipe=recipe, specaugment=augment))
     dataset = dataset[index::count].batch(local_batch, drop_remainder=True)
     iter_dataset = dataset.to_iter_dataset(_read_options(read_threads))
     if worker_count > 0:
@@ -137,18 +177,19 @@ def num_eval_batches(num_examples: int, global_batch_size: int) -> int:
     return math.ceil(num_examples / global_batch_size)
 
 
-def _eval_example(index: int, *, source: Sequence[Record], stop: int, views_shape: tuple[int, ...]
-                  ) -> Batch:
+def _eval_example(index: int, *, source: Sequence[Record], recipe: AudioRecipe, stop: int,
+                  views_shape: tuple[int, ...]) -> Batch:
     if index >= stop:  # padding after this process's last clip
         return {"logmel": np.zeros(views_shape, np.float32), "label": np.int32(0),
                 "mask": np.bool_(False), "index": np.int32(-1)}
     record = source[index]
-    return {"logmel": np.asarray(record["views"], np.float32), "label": np.int32(record["label"]),
-            "mask": np.bool_(True), "index": np.int32(index)}
+    return {"logmel": np.asarray(clip_views(record, recipe), np.float32),
+            "label": np.int32(record["label"]), "mask": np.bool_(True), "index": np.int32(index)}
 
 
 def eval_batches(
     source: Sequence[Record],
+    recipe: AudioRecipe,
     *,
     global_batch_size: int,
     read_threads: int = 4,
@@ -173,7 +214,7 @@ def eval_batches(
     per_process = math.ceil(num_examples / count)
     start = index * per_process
     dataset = grain.MapDataset.range(start, start + steps * local_batch).map(functools.partial(
-        _eval_example, source=source, stop=min(start + per_process, num_examples),
+        _eval_example, source=source, recipe=recipe, stop=min(start + per_process, num_examples),
         views_shape=views_shape))
     return iter(dataset.batch(local_batch).to_iter_dataset(_read_options(read_threads)))
 

@@ -11,6 +11,11 @@ from typing import Any
 
 from asf_jax.serialization import DictSerializable
 
+# How a clip shorter than one network input is filled up to `num_frames` (audio.pad_frames):
+# "edge" repeats its last frame (the reference), "tile" repeats the whole clip, "floor" appends the
+# log-mel of silence, log(log_offset), and "zero" appends zeros.
+SHORT_CLIP_MODES = ("edge", "tile", "floor", "zero")
+
 
 @dataclasses.dataclass(frozen=True)
 class AudioRecipe(DictSerializable):
@@ -27,6 +32,7 @@ class AudioRecipe(DictSerializable):
     fmax: float = 8000.0
     log_offset: float = 1e-6  # log(mel + offset), natural log, on the magnitude spectrogram
     num_frames: int = 512  # frames of one clip: 1 + (clip_samples - 1) // hop_length
+    short_clips: str = "edge"  # filling of shorter clips, one of SHORT_CLIP_MODES; read time only
 
     @property
     def clip_samples(self) -> int:
@@ -42,7 +48,16 @@ class AudioRecipe(DictSerializable):
     def frame_rate(self) -> float:
         return self.sample_rate / self.hop_length
 
+    @property
+    def features(self) -> dict[str, Any]:
+        """The fields that fix the stored log-mel features (all but the name and `short_clips`,
+        which applies when the features are read)."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("name", "short_clips")}
+
     def __post_init__(self) -> None:
+        if self.short_clips not in SHORT_CLIP_MODES:
+            raise ValueError(f"recipe {self.name!r}: short_clips must be one of "
+                             f"{SHORT_CLIP_MODES}, got {self.short_clips!r}")
         expected = 1 + self.window_samples // self.hop_length
         if expected != self.num_frames:
             raise ValueError(

@@ -16,6 +16,7 @@ import ml_collections
 
 from asf_jax.lep import LOSSES, SOURCES
 from asf_jax.models.slowfast import ModelConfig
+from asf_jax.recipe import SHORT_CLIP_MODES
 from asf_jax.specaugment import SpecAugmentConfig
 
 DTYPES = ("float32", "bfloat16")
@@ -58,6 +59,12 @@ class DataSettings:
     worker_count: int = 0  # grain worker processes for the training input
     read_threads: int = 4
     name: str = "vggsound"  # the dataset in data_dir: vggsound, or the --name of your own
+    short_clips: str = ""  # "" = the dataset's recipe, else how clips under 5.119 s are filled
+
+    def __post_init__(self) -> None:
+        if self.short_clips and self.short_clips not in SHORT_CLIP_MODES:
+            raise ValueError(f"short_clips must be one of {SHORT_CLIP_MODES} or empty, got "
+                             f"{self.short_clips!r}")
 
     @property
     def path(self) -> Path:

@@ -120,6 +120,10 @@ def load_data(settings: Settings) -> Data:
     data = settings.data
     train_split = load_split(data.path, data.train_split, data.config, data.name)
     eval_split = load_split(data.path, data.eval_split, data.config, data.name)
+    if data.short_clips:  # read time only: the same records, filled another way
+        recipe = dataclasses.replace(train_split.recipe, short_clips=data.short_clips)
+        train_split, eval_split = (dataclasses.replace(split, recipe=recipe)
+                                   for split in (train_split, eval_split))
     held_out = classes_by_name(settings.lep.held_out, train_split.class_names)
     if settings.lep.held_out_classes:
         held_out = held_out_class_indices(len(train_split.class_names),

@@ -13,6 +13,7 @@ Reports top-1, top-5, mAP, mean AUC and d′ over the target classes, with chanc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -37,6 +38,7 @@ def transfer(classifier: Classifier, split: DatasetSplit, batch_size: int = 32
         raise ValueError(f"{classifier.source or 'this checkpoint'} has no Label Embeddings "
                          "Projection head: zero-shot transfer needs one")
     check_matching_recipe(classifier.meta, split, classifier.source)
+    split = dataclasses.replace(split, recipe=classifier.recipe)  # its short_clips
     labels = embed_texts_like(classifier.label_embeddings, split.class_names)
     mesh = input_pipeline.make_mesh()
     params, batch_stats = jax.device_put(split_variables(classifier.model), replicated(mesh))

@@ -158,7 +158,7 @@ def test_targets_chosen_in_the_saliency_pass_and_in_chunks_agree(tiny_slowfast, 
     logmel = (-6 + np.random.default_rng(3).normal(size=(120, 128))).astype(np.float32)
     config = saliency.SaliencyConfig.parse(method)
     whole = saliency.explain_logmel(tiny_slowfast, logmel, top_k=2, config=config)
-    x = saliency.windows(logmel, whole.window_starts, 32)
+    x = saliency.windows(logmel, whole.window_starts, 32, tiny_slowfast.recipe)
     probabilities = tiny_slowfast.probabilities(x).mean(axis=0)
     assert whole.targets == saliency.resolve_targets(["a", "b", "c"], probabilities, None, 2)
     np.testing.assert_allclose(whole.probabilities, probabilities, rtol=1e-5, atol=1e-7)

@@ -209,8 +209,8 @@ def test_batch_size_must_divide_over_processes():
 
 
 def _eval(source, batch_size, process_index=0, process_count=1):
-    return list(input_pipeline.eval_batches(source, global_batch_size=batch_size, read_threads=2,
-                                            process_index=process_index,
+    return list(input_pipeline.eval_batches(source, SLOW, global_batch_size=batch_size,
+                                            read_threads=2, process_index=process_index,
                                             process_count=process_count))
 
 

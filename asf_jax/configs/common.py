@@ -18,6 +18,7 @@ def base_config() -> ConfigDict:
     config.data.eval_split = "test"
     config.data.worker_count = 0  # grain worker processes for the training input
     config.data.read_threads = 4
+    config.data.short_clips = ""  # "" = the dataset's recipe (edge), or tile, floor, zero
 
     config.model = ConfigDict()
     config.model.arch = "slowfast"

@@ -54,7 +54,7 @@ def window_probabilities(classifier: Classifier, logmels: np.ndarray, window_hop
     """(n, frames, mel) recordings -> (n, classes) softmax, averaged over overlapping windows."""
     window = classifier.config.num_frames
     starts = window_starts(logmels.shape[1], window, round(window * window_hop))
-    x = np.concatenate([windows(lm, starts, window) for lm in logmels])
+    x = np.concatenate([windows(lm, starts, window, classifier.recipe) for lm in logmels])
     probabilities = classifier.probabilities(x)
     return probabilities.reshape(len(logmels), len(starts), -1).mean(axis=1)
 
@@ -81,7 +81,7 @@ def target_scores(classifier: Classifier, logmels: np.ndarray, target: Target,
     """(n, frames, mel) recordings -> (n,) `view_scores`, mean over overlapping windows."""
     window = classifier.config.num_frames
     starts = window_starts(logmels.shape[1], window, round(window * window_hop))
-    x = np.concatenate([windows(lm, starts, window) for lm in logmels])
+    x = np.concatenate([windows(lm, starts, window, classifier.recipe) for lm in logmels])
     return view_scores(classifier, x, target).reshape(len(logmels), len(starts)).mean(axis=1)
 
 

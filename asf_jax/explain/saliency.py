@@ -36,6 +36,7 @@ from asf_jax import audio
 from asf_jax.classifier import Classifier
 from asf_jax.explain import objectives, perturbation
 from asf_jax.explain.objectives import SCORES, Target, TargetArrays
+from asf_jax.recipe import AudioRecipe
 
 METHODS = ("grad", "gradxinput", "smoothgrad", "smoothgrad2", "vargrad", "ig", "gradcam",
            "guided_gradcam", "mask")
@@ -287,9 +288,11 @@ def window_saliency(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array,
 # ------------------------------------------------------------------------------------------------
 
 
-def windows(logmel: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
-    """(frames, mel) -> (windows, window, mel); a short recording is edge padded (reference)."""
-    padded = audio.pad_frames(logmel, window)
+def windows(logmel: np.ndarray, starts: np.ndarray, window: int, recipe: AudioRecipe
+            ) -> np.ndarray:
+    """(frames, mel) -> (windows, window, mel); a short recording is filled up as the recipe's
+    `short_clips` says (edge padded in the reference)."""
+    padded = audio.pad_frames(logmel, window, recipe)
     return np.stack([padded[s:s + window] for s in starts])
 
 
@@ -328,7 +331,7 @@ def explain_logmel(classifier: Classifier, logmel: np.ndarray,
     config = config or SaliencyConfig.parse(DEFAULT_SPEC)
     window = classifier.config.num_frames
     starts = audio.window_starts(len(logmel), window, round(window * config.window_hop))
-    x = windows(logmel, starts, window)  # (windows, window, mel)
+    x = windows(logmel, starts, window, classifier.recipe)  # (windows, window, mel)
     target = as_target(classifier.class_names, target)
     top_k = min(top_k, len(classifier.class_names))
     if target is None and len(x) > classifier.max_batch:  # every chunk's scores first
