@@ -19,7 +19,7 @@ one-shots of two kits never trained on; top-1 / mAP (edge-padded data | tiled da
   backbone_lr_multiplier 0.1  0.293 / 0.287 | 0.214 / 0.287
   + freeze_batch_stats        0.221 / 0.237 |
   frozen backbone (probe)     0.236 / 0.257 | 0.221 / 0.283
-  linear baseline             0.321 / 0.499 (whole clips); 0.450 / 0.649 (padded log-mels)
+  linear baseline             0.314 / 0.474 (log-mel statistics of each clip's own frames)
 A weak source model (0.18 | 0.32 top-1 on its own test set) gives no gain that 140 test clips can
 resolve (standard error ~0.04); the defaults are the usual transfer-learning ones, not measured.
 """

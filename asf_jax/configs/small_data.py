@@ -10,14 +10,14 @@ that predict and explain do the same): on one-shots and notes it was worth more 
 lever measured.
 
 Measured (2-core CPU shared with other jobs; tested on kits / sound fonts never trained on; linear
-baseline = `python -m asf_jax.baseline`, on whole clips / on the stored edge-padded log-mels):
+baseline = `python -m asf_jax.baseline`, logistic regression on each clip's log-mel mean and std):
   drums, 677 train clips, test kits fluid_r3_gm + h2_forzeestereo (140 clips), 630 steps,
   7.3 CPU-minutes (16-19 min wall under load 6-9):
-    short_clips=tile  top-1 0.393, mAP 0.588   (baseline 0.321 / 0.450, mAP 0.499 / 0.649)
+    short_clips=tile  top-1 0.393, mAP 0.588   (baseline top-1 0.314, mAP 0.474)
     short_clips=edge  top-1 0.250, mAP 0.388
   instruments, 1811 train clips, test sound fonts csound_gmbank + timgm6mb (1218 clips), 6 epochs
   only (336 steps, ~4 CPU-minutes): tile top-1 0.316 (mAP 0.340), edge 0.182 (mAP 0.254);
-  baseline 0.471 / 0.433 (mAP 0.516 on the padded log-mels): 30 epochs were not measured.
+  baseline top-1 0.471: the 30 epochs of this config were not measured on it.
 """
 
 from asf_jax.configs.common import base_config
