@@ -206,3 +206,12 @@ def test_main_trains_on_fold_splits_of_a_named_dataset(tiny_folds_dataset: Path,
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads(next((tmp_path / "eval").glob("metrics_step*.json")).read_text())
     assert 0.0 <= metrics["top1"] <= 1.0
+    # Its checkpoint labels a file with the dataset's own class names.
+    from asf_jax.classifier import load_classifier
+
+    classifier = load_classifier(tmp_path)
+    assert classifier.class_names == sorted(TINY_CLASSES)
+    clip = next((tiny_folds_dataset.parent / "manual" / "audio").glob("3-*.wav"))
+    probabilities = classifier.predict(clip)
+    assert probabilities.shape == (len(TINY_CLASSES),)
+    assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
