@@ -132,22 +132,26 @@ def evaluated_steps(workdir: Path) -> set[int]:
             for path in (workdir / "eval").glob("metrics_step*.json")}
 
 
-def check_matching_recipe(meta: CheckpointMeta, split: DatasetSplit, source: str) -> None:
-    """A checkpoint evaluated on a dataset must share its features (`short_clips` may differ:
-    it applies when the features are read, and the checkpoint's is used)."""
+def read_like_checkpoint(meta: CheckpointMeta, split: DatasetSplit, source: str
+                         ) -> DatasetSplit:
+    """The split as the checkpoint reads its inputs: the features must be the same, and its
+    recipe's `short_clips` (applied when the features are read) replaces the dataset's."""
     if meta.recipe.features != split.recipe.features:
         raise ValueError(f"{source} was trained with audio recipe {meta.recipe} but the dataset "
                          f"was built with {split.recipe}; build the dataset with that recipe")
+    return dataclasses.replace(split, recipe=meta.recipe)
 
 
-def check_matching_dataset(meta: CheckpointMeta, split: DatasetSplit, source: str) -> None:
+def check_matching_dataset(meta: CheckpointMeta, split: DatasetSplit, source: str
+                           ) -> DatasetSplit:
     """... and, to be scored by its classifier head, its class order."""
-    check_matching_recipe(meta, split, source)
+    split = read_like_checkpoint(meta, split, source)
     if list(meta.class_names) != list(split.class_names):
         same_set = sorted(meta.class_names) == sorted(split.class_names)
         raise ValueError(f"{source}: its {len(meta.class_names)} classes "
                          + ("are in another order than" if same_set else "differ from")
                          + f" the dataset's {len(split.class_names)}")
+    return split
 
 
 def class_indices(names: Sequence[str], class_names: Sequence[str]) -> tuple[int, ...]:
@@ -163,8 +167,7 @@ def evaluate_checkpoint(settings: Settings, workdir: Path) -> dict[str, Any]:
     split = load_split(settings.data.path, settings.data.eval_split, settings.data.config,
                        settings.data.name)
     classifier = load_classifier(settings.eval.checkpoint)
-    check_matching_dataset(classifier.meta, split, settings.eval.checkpoint)
-    split = dataclasses.replace(split, recipe=classifier.recipe)  # its short_clips
+    split = check_matching_dataset(classifier.meta, split, settings.eval.checkpoint)
     lep = classifier.meta.lep
     zero_shot = (ZeroShot(class_indices(lep.held_out_classes, classifier.class_names),
                           lep.embeddings.table)

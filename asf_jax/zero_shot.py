@@ -13,7 +13,6 @@ Reports top-1, top-5, mAP, mean AUC and d′ over the target classes, with chanc
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ from asf_jax.classifier import Classifier, load_classifier
 from asf_jax.compile_cache import enable_compilation_cache
 from asf_jax.datasets import DatasetSplit, load_split
 from asf_jax.embeddings import embed_texts_like
-from asf_jax.evaluate import Evaluator, check_matching_recipe
+from asf_jax.evaluate import Evaluator, read_like_checkpoint
 from asf_jax.lep import open_vocab_scores
 from asf_jax.steps import replicated, split_variables
 
@@ -37,8 +36,7 @@ def transfer(classifier: Classifier, split: DatasetSplit, batch_size: int = 32
     if classifier.lep is None:
         raise ValueError(f"{classifier.source or 'this checkpoint'} has no Label Embeddings "
                          "Projection head: zero-shot transfer needs one")
-    check_matching_recipe(classifier.meta, split, classifier.source)
-    split = dataclasses.replace(split, recipe=classifier.recipe)  # its short_clips
+    split = read_like_checkpoint(classifier.meta, split, classifier.source)
     labels = embed_texts_like(classifier.label_embeddings, split.class_names)
     mesh = input_pipeline.make_mesh()
     params, batch_stats = jax.device_put(split_variables(classifier.model), replicated(mesh))
