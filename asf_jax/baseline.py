@@ -321,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         "or the --name it was built with)")
     parser.add_argument("--manifest", action="append", default=[],
                         help="instead of --data_dir: a manifest.csv (path,label,source,fold,"
-                             "split, e.g. from scripts/prepare_real_sounds.py); prints the "
+                             "split, e.g. from python -m asf_jax.datasets.real_sounds); prints the "
                              "train -> test result and each held-out fold; repeatable")
     parser.add_argument("--l2", type=float, default=None,
                         help="L2 penalty; default: chosen among "

@@ -1,4 +1,4 @@
-"""scripts/prepare_real_sounds.py without the packages: labels, folds, splits, duplicates, the
+"""asf_jax.datasets.real_sounds without the packages: labels, folds, splits, duplicates, the
 written layout, the MIDI note list and the Qt resource reader, on data made here."""
 
 from __future__ import annotations
@@ -11,7 +11,27 @@ import numpy as np
 import pytest
 import soundfile
 
-from scripts import prepare_real_sounds as prep
+from asf_jax.datasets.real_sounds.cli import parse_args
+from asf_jax.datasets.real_sounds.clips import (
+    PEAK,
+    Clip,
+    cross_group_matches,
+    deduplicate,
+    finish,
+    waveform_match,
+)
+from asf_jax.datasets.real_sounds.drums import hydrogen_label
+from asf_jax.datasets.real_sounds.folds import assign_folds, choose_test_fold
+from asf_jax.datasets.real_sounds.instruments import (
+    INSTRUMENTS,
+    NOTE_VELOCITIES,
+    PITCHES_PER_INSTRUMENT,
+    instrument_notes,
+)
+from asf_jax.datasets.real_sounds.midi import Note, write_midi
+from asf_jax.datasets.real_sounds.other import gcompris_label, qt_resources
+from asf_jax.datasets.real_sounds.packages import PreparationError
+from asf_jax.datasets.real_sounds.writing import SetSpec, write_set
 
 
 @pytest.mark.parametrize("name, label", [
@@ -25,21 +45,21 @@ from scripts import prepare_real_sounds as prep
     ("Cowbell", "cowbell"), ("Conga 1", None),
 ])
 def test_hydrogen_instrument_names(name, label):
-    assert prep.hydrogen_label(name) == label
+    assert hydrogen_label(name) == label
 
 
 def test_folds_hold_whole_groups_and_balance_them():
     sizes = {"a": 50, "b": 30, "c": 25, "d": 20, "e": 5}
-    folds = prep.assign_folds(sizes, 3)
+    folds = assign_folds(sizes, 3)
     assert folds == {"a": 1, "b": 2, "c": 3, "d": 3, "e": 2}
-    assert prep.assign_folds(sizes, 10) == {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}
+    assert assign_folds(sizes, 10) == {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}
     # The test fold covers the most labels, then is the smallest.
-    assert prep.choose_test_fold({1: {"x", "y"}, 2: {"x", "y"}, 3: {"x"}},
+    assert choose_test_fold({1: {"x", "y"}, 2: {"x", "y"}, 3: {"x"}},
                                  {1: 50, 2: 35, 3: 45}) == 2
 
 
-def clip(source: str, label: str, name: str, samples: np.ndarray, group: str = "") -> prep.Clip:
-    return prep.Clip(source, label, name, samples.astype(np.float32), group or source, "test")
+def clip(source: str, label: str, name: str, samples: np.ndarray, group: str = "") -> Clip:
+    return Clip(source, label, name, samples.astype(np.float32), group or source, "test")
 
 
 def test_duplicates_are_dropped_and_label_conflicts_removed():
@@ -47,16 +67,16 @@ def test_duplicates_are_dropped_and_label_conflicts_removed():
     noise = 0.5 * np.random.default_rng(0).uniform(-1, 1, 800)
     clips = [clip("a", "kick", "1", tone), clip("b", "kick", "2", tone),
              clip("a", "snare", "3", noise), clip("b", "clap", "4", noise)]
-    kept, copies, conflicts = prep.deduplicate(clips)
+    kept, copies, conflicts = deduplicate(clips)
     assert [c.name for c in kept] == ["1"] and copies == 1 and conflicts == 2
 
 
 def test_finish_trims_the_silent_tail_and_normalises():
     samples = np.concatenate([0.2 * np.ones(1000), 1e-5 * np.ones(5000)]).astype(np.float32)
-    finished = prep.finish(samples, keep_levels=False)
-    assert len(finished) == 1000 and np.isclose(np.abs(finished).max(), prep.PEAK)
-    assert np.isclose(np.abs(prep.finish(samples, keep_levels=True)).max(), 0.2)
-    assert prep.finish(np.zeros(5000, np.float32), keep_levels=False) is None
+    finished = finish(samples, keep_levels=False)
+    assert len(finished) == 1000 and np.isclose(np.abs(finished).max(), PEAK)
+    assert np.isclose(np.abs(finish(samples, keep_levels=True)).max(), 0.2)
+    assert finish(np.zeros(5000, np.float32), keep_levels=False) is None
 
 
 def test_written_set_layout(tmp_path):
@@ -67,8 +87,8 @@ def test_written_set_layout(tmp_path):
              for label in ("kick", "snare")
              for k in range(2)]
     clips.append(clip("s4", "cowbell", "only", rng.uniform(-0.5, 0.5, 2400)))
-    spec = prep.SetSpec("drums", "test set", lambda cache, keep: ([], {}), min_groups=2)
-    counts = prep.write_set(spec, clips, {s: "CC0" for s in ("s1", "s2", "s3", "s4")},
+    spec = SetSpec("drums", "test set", lambda cache, keep: ([], {}), min_groups=2)
+    counts = write_set(spec, clips, {s: "CC0" for s in ("s1", "s2", "s3", "s4")},
                             tmp_path, num_folds=3, started=0.0)
     assert counts["labels"] == 2 and counts["clips"] == 16  # cowbell is in one group only
     with open(tmp_path / "drums" / "manifest.csv", newline="") as file:
@@ -90,8 +110,8 @@ def test_written_set_layout(tmp_path):
 
 
 def test_midi_notes_are_laid_out_one_per_slot(tmp_path):
-    notes = [prep.Note(40, 60, 100), prep.Note(41, 64, 50)]
-    prep.write_midi(notes, tmp_path / "n.mid", slot=3.0, hold=2.0, channel=0)
+    notes = [Note(40, 60, 100), Note(41, 64, 50)]
+    write_midi(notes, tmp_path / "n.mid", slot=3.0, hold=2.0, channel=0)
     seconds, onsets, offs = 0.0, [], []
     for message in mido.MidiFile(tmp_path / "n.mid"):
         seconds += message.time
@@ -103,9 +123,9 @@ def test_midi_notes_are_laid_out_one_per_slot(tmp_path):
 
 
 def test_instrument_notes_cover_each_range():
-    notes = prep.instrument_notes()
-    per_label = len(prep.NOTE_VELOCITIES) * prep.PITCHES_PER_INSTRUMENT
-    assert len(notes) == per_label * len(prep.INSTRUMENTS)
+    notes = instrument_notes()
+    per_label = len(NOTE_VELOCITIES) * PITCHES_PER_INSTRUMENT
+    assert len(notes) == per_label * len(INSTRUMENTS)
     violin = [n for label, n in notes if label == "violin"]
     assert {n.program for n in violin} == {40}
     assert min(n.pitch for n in violin) == 55 and max(n.pitch for n in violin) == 100
@@ -138,23 +158,23 @@ def write_rcc(path, files: dict[str, bytes]) -> None:
 
 def test_qt_resources_are_read(tmp_path):
     write_rcc(tmp_path / "a.rcc", {"cow.ogg": b"moo" * 50, "README": b"licence"})
-    assert dict(prep.qt_resources(tmp_path / "a.rcc")) == {"/res/cow.ogg": b"moo" * 50,
+    assert dict(qt_resources(tmp_path / "a.rcc")) == {"/res/cow.ogg": b"moo" * 50,
                                                            "/res/README": b"licence"}
     (tmp_path / "b.rcc").write_bytes(b"not a resource")
-    with pytest.raises(prep.PreparationError, match="b.rcc: not a Qt resource file"):
-        list(prep.qt_resources(tmp_path / "b.rcc"))
+    with pytest.raises(PreparationError, match="b.rcc: not a Qt resource file"):
+        list(qt_resources(tmp_path / "b.rcc"))
 
 
 def test_gcompris_labels_keep_only_unambiguous_names():
-    assert prep.gcompris_label("instruments", "flute_traversiere") == "flute"
-    assert prep.gcompris_label("instruments", "violin") == "violin"
-    assert prep.gcompris_label("memory-sound", "LRBark_3_LA_cut") == "dog_bark"
-    assert prep.gcompris_label("memory-sound", "LRWeird_2_LA") is None
+    assert gcompris_label("instruments", "flute_traversiere") == "flute"
+    assert gcompris_label("instruments", "violin") == "violin"
+    assert gcompris_label("memory-sound", "LRBark_3_LA_cut") == "dog_bark"
+    assert gcompris_label("memory-sound", "LRWeird_2_LA") is None
 
 
 def test_command_line_rejects_unknown_sets(capsys):
     with pytest.raises(SystemExit):
-        prep.parse_args(["--out", "x", "--sets", "drums,birds"])
+        parse_args(["--out", "x", "--sets", "drums,birds"])
     assert "unknown set(s) birds" in capsys.readouterr().err
 
 
@@ -166,6 +186,6 @@ def test_the_same_recording_in_two_groups_is_reported():
     clips = [clip("kit_a", "snare", "hit", 0.5 * hit), clip("kit_b", "snare", "copy", copy),
              clip("kit_c", "snare", "other", 0.5 * other),
              clip("kit_a", "kick", "same_group", 0.5 * hit + 0.01 * other)]
-    matches = prep.cross_group_matches(clips, candidate_cosine=-1.0)
+    matches = cross_group_matches(clips, candidate_cosine=-1.0)
     assert [(a.name, b.name) for a, b, _ in matches] == [("hit", "copy")]
-    assert matches[0][2] > 0.99 and prep.waveform_match(hit, other) < 0.5
+    assert matches[0][2] > 0.99 and waveform_match(hit, other) < 0.5
