@@ -31,6 +31,7 @@ SETS = {spec.name: spec for spec in (
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
+        prog="python -m asf_jax.datasets.real_sounds",
         description=real_sounds.__doc__.split("\n\n")[0],
         epilog="sets:\n" + "\n".join(f"  {s.name:<12} {s.description}" for s in SETS.values())
         + "\n\nNeeds apt-get and dpkg (as root; run `apt-get update` once), fluidsynth and "
